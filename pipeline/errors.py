@@ -58,9 +58,7 @@ class NoConfidentMatch(PermanentError):
 class SourceBlocked(PermanentError):
     """YouTube asks to sign in / confirm not a bot: needs cookies or another IP."""
 
-    default_reason = (
-        "YouTube asked to confirm we're not a bot; set YTDLP_COOKIES_FILE (or YTDLP_PROXY) and try again"
-    )
+    default_reason = "YouTube asked to confirm we're not a bot; set YTDLP_COOKIES_FILE (or YTDLP_PROXY) and try again"
 
 
 class TooLarge(PermanentError):

@@ -1,0 +1,61 @@
+"""Settings of the bot and its workers (pydantic-settings; names are a fixed outside interface)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from bot.access import AllowedUsers
+from pipeline.settings import PipelineSettings
+
+CLOUD_UPLOAD_LIMIT = 50 * 1024 * 1024
+LOCAL_UPLOAD_LIMIT = 2000 * 1024 * 1024
+
+
+class ServiceSettings(PipelineSettings):
+    """What both the bot and the workers need: Redis, queue tuning, limits."""
+
+    # Unset = all-in-one mode: the bot runs the workers in-process with an in-memory store.
+    redis_url: str | None = None
+    telegram_local_mode: bool = False  # a local Bot API server: uploads up to 2000 MB
+
+    max_tracks_per_request: int = Field(default=500, ge=1)
+    max_requests_per_user: int = Field(default=3, ge=1)
+    # Tracks of one request that sit in the queue at once: keeps a big playlist from starving others.
+    track_window: int = Field(default=3, ge=1)
+    track_max_retries: int = Field(default=5, ge=0)
+    request_ttl_hours: float = Field(default=24.0, gt=0)  # state kept after a request finishes
+    spotify_shortlink_url: str = "https://spotify.link/"
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return LOCAL_UPLOAD_LIMIT if self.telegram_local_mode else CLOUD_UPLOAD_LIMIT
+
+
+class BotSettings(ServiceSettings):
+    """The Telegram front end's settings."""
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str | None = None
+    allowed_users: Annotated[AllowedUsers, NoDecode] = Field(default_factory=AllowedUsers.nobody)
+    max_links_per_message: int = Field(default=10, ge=1)
+    progress_interval: float = Field(default=3.0, ge=0.5)  # seconds between progress edits
+    chat_send_interval: float = Field(default=1.0, ge=0.0)  # seconds between messages to one chat
+    inprocess_workers: int = Field(default=2, ge=1)  # worker threads in all-in-one mode
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _parse_allowed(cls, value: object) -> object:
+        if value is None or isinstance(value, str):
+            return AllowedUsers.parse(value or "")
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if ":" not in value.get_secret_value():
+            raise ValueError("looks wrong: a bot token is like 123456:ABC-DEF… (from @BotFather)")
+        return value

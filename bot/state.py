@@ -135,8 +135,14 @@ class RequestStore:
         raw = self.redis.hget(self._states(rid), str(index))
         return TrackState.model_validate_json(raw) if raw else None
 
-    def update_state(self, rid: str, index: int, **changes: object) -> TrackState | None:
-        """Change a track's state unless it is already terminal (returns None then, or if unknown)."""
+    def update_state(
+        self, rid: str, index: int, *, expect: tuple[str, ...] | None = None, force: bool = False, **changes: object
+    ) -> TrackState | None:
+        """Change a track's state unless it is already terminal (returns None then, or if unknown).
+
+        `expect` limits the change to those current statuses; `force` allows leaving a terminal status
+        (only the bot's sender does that: ready → sent, or ready → failed when Telegram refuses a file).
+        """
         key, field = self._states(rid), str(index)
         with self.redis.pipeline() as pipe:
             while True:
@@ -147,7 +153,7 @@ class RequestStore:
                         pipe.unwatch()
                         return None
                     current = TrackState.model_validate_json(raw)
-                    if current.terminal and changes.get("status") != "sent":
+                    if (current.terminal and not force) or (expect is not None and current.status not in expect):
                         pipe.unwatch()
                         return None
                     new = current.model_copy(update=changes)
@@ -159,7 +165,7 @@ class RequestStore:
                     continue
 
     def mark_queued(self, rid: str, index: int) -> bool:
-        return self.update_state(rid, index, status="queued") is not None
+        return self.update_state(rid, index, expect=("pending",), status="queued") is not None
 
     def next_enqueue(self, rid: str) -> int:
         return int(self.redis.hget(self._req(rid), "next_enqueue") or 0)

@@ -1,0 +1,27 @@
+"""Entry point of the workers: `dramatiq bot.worker` (standard dramatiq flags).
+
+Configures the Redis broker before the actors are imported, since actors bind to the global broker.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bot import runtime
+from bot.logs import secrets_of, setup_logging
+from bot.settings import ServiceSettings
+from pipeline.errors import ConfigurationError
+from pipeline.settings import load_settings
+
+try:
+    settings = load_settings(ServiceSettings)
+    if settings.redis_url is None:
+        raise ConfigurationError("REDIS_URL is required for separate workers (unset it only for `python -m bot`)")
+except ConfigurationError as error:
+    print(f"error: {error.reason}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+setup_logging(secrets_of(settings))
+broker = runtime.configure(settings).broker
+
+from bot import actors  # noqa: E402,F401  (registers the actors on the broker configured above)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.5
 UPLOAD_TIMEOUT = 600.0
 INFLIGHT = ("queued", "running", "retrying")
+SWEEP_EVERY = 60.0  # seconds between sweeps of DOWNLOAD_DIR
 
 
 def cancel_keyboard(rid: str) -> InlineKeyboardMarkup:
@@ -63,12 +64,17 @@ class Delivery:
         self.pacer = pacer
         self._chat_tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
+        self.orphan_age = settings.orphan_minutes * 60
 
     # --- the loop -----------------------------------------------------------------------------------
     async def run(self) -> None:
+        last_sweep = 0.0
         while not self._stopping.is_set():
             try:
                 await self.tick()
+                if time.monotonic() - last_sweep > SWEEP_EVERY:
+                    last_sweep = time.monotonic()
+                    self.sweep()
             except Exception:  # Redis down, a bug in one request: keep serving the others
                 log.exception("delivery tick failed")
             with contextlib.suppress(TimeoutError):
@@ -78,6 +84,22 @@ class Delivery:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def sweep(self, now: float | None = None) -> list[Path]:
+        """Remove request folders that no active request owns (left by a crash or a late worker)."""
+        root = self.settings.download_dir
+        if not root.is_dir():
+            return []
+        now = time.time() if now is None else now
+        active = set(self.store.active())
+        removed = []
+        for entry in root.iterdir():
+            if entry.is_dir() and entry.name not in active and now - entry.stat().st_mtime > self.orphan_age:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+        if removed:
+            log.info("swept %d orphaned folder(s) from %s", len(removed), root)
+        return removed
 
     async def tick(self) -> None:
         by_chat: dict[int, list[str]] = {}

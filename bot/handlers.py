@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from telegram import LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, MessageEntityType
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -168,6 +169,11 @@ class Handlers:
             await self._start_request(message, link.url)
 
     async def _start_request(self, message: Message, link: str) -> None:
+        """Answer at once with the progress message, then record the request and queue its resolution.
+
+        The state is written after the reply so the delivery loop never sees a request without its
+        progress message (it would send a second one); if the reply fails, the loop sends it later.
+        """
         assert message.from_user
         meta = RequestMeta(
             id=uuid.uuid4().hex[:12],
@@ -177,8 +183,8 @@ class Handlers:
             created_at=time.time(),
             reply_to=message.message_id,
         )
-        self.store.create(meta)
         text = render_progress(RequestSnapshot(meta=meta), time.time())
+        sent: Message | None = None
         try:
             sent = await message.reply_text(
                 text,
@@ -186,11 +192,11 @@ class Handlers:
                 do_quote=True,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
-            self.store.set_progress_message(meta.id, sent.message_id)
-            self.store.set_progress_memo(meta.id, text, time.time())
             self.pacer.sent(message.chat.id)
-        finally:
-            self.enqueue_resolve(meta.id)  # the delivery loop sends the progress message if this reply failed
+        except TelegramError as error:
+            log.warning("request %s: could not send the progress message yet (%s)", meta.id, error)
+        self.store.create(meta, progress_message_id=sent.message_id if sent else None, progress_text=text)
+        self.enqueue_resolve(meta.id)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling an update", exc_info=context.error)

@@ -73,12 +73,12 @@ def _failure_lines(snapshot: RequestSnapshot) -> list[str]:
 
 def render_progress(snapshot: RequestSnapshot, now: float) -> str:
     """The progress message text: live while running, a summary once settled."""
+    if snapshot.phase != "running" and snapshot.cancelled:
+        return f"🛑 Cancelled: {snapshot.meta.link}"
     if snapshot.phase == "failed":
         return f"❌ Couldn't read {snapshot.meta.link}\n{snapshot.error or 'unknown error'}"
     lines = [headline(snapshot)]
     if snapshot.phase == "resolving":
-        if snapshot.cancelled:
-            return "🛑 Cancelled."
         lines.append(snapshot.meta.link)
         return "\n".join(lines)
     total = snapshot.total

@@ -94,8 +94,6 @@ class RequestSnapshot(BaseModel):
     @property
     def settled(self) -> bool:
         """Nothing more will be delivered: all tracks were handled, or the request was cancelled."""
-        if self.phase == "failed":
+        if self.phase == "failed" or self.cancelled:
             return True
-        if self.phase != "running":
-            return False
-        return self.cancelled or self.next_send >= self.total
+        return self.phase == "running" and self.next_send >= self.total

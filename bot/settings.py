@@ -28,6 +28,7 @@ class ServiceSettings(PipelineSettings):
     track_max_retries: int = Field(default=5, ge=0)
     request_ttl_hours: float = Field(default=24.0, gt=0)  # state kept after a request finishes
     spotify_shortlink_url: str = "https://spotify.link/"
+    orphan_minutes: float = Field(default=30.0, gt=0)  # files of no active request older than this are swept
 
     @property
     def upload_limit_bytes(self) -> int:

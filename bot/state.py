@@ -49,10 +49,13 @@ class RequestStore:
         return [self._req(rid), self._tracks(rid), self._states(rid)]
 
     # --- lifecycle (bot) --------------------------------------------------------------------------
-    def create(self, meta: RequestMeta) -> None:
+    def create(self, meta: RequestMeta, *, progress_message_id: int | None = None, progress_text: str = "") -> None:
         rid = meta.id
+        head: dict[str, str | int | float] = {"meta": meta.model_dump_json(), "phase": "resolving"}
+        if progress_message_id is not None:
+            head |= {"progress_message": progress_message_id, "last_text": progress_text, "last_edit": self.clock()}
         with self.redis.pipeline() as pipe:
-            pipe.hset(self._req(rid), mapping={"meta": meta.model_dump_json(), "phase": "resolving"})
+            pipe.hset(self._req(rid), mapping=head)
             pipe.sadd(_key("active"), rid)
             pipe.sadd(_key("chat", meta.chat_id), rid)
             pipe.sadd(_key("user", meta.user_id), rid)

@@ -1,0 +1,176 @@
+"""Thin adapter on spotipy (client credentials): fetch Spotify Web API JSON, map failures to our errors.
+
+spotipy's own session would sleep out a 429's Retry-After (hours, in practice); ours retries only
+5xx with a short backoff and ignores Retry-After, so a 429 surfaces at once as `RateLimited` and the
+caller (a Dramatiq retry) decides when to come back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import requests
+import spotipy
+from requests.adapters import HTTPAdapter
+from spotipy.cache_handler import MemoryCacheHandler
+from spotipy.exceptions import SpotifyException, SpotifyOauthError
+from urllib3.util.retry import Retry
+
+from pipeline.errors import (
+    ConfigurationError,
+    NotFound,
+    PermanentError,
+    PipelineError,
+    RateLimited,
+    TransientError,
+)
+from pipeline.models import Collection, Track
+from pipeline.settings import PipelineSettings
+from pipeline.spotify_parse import album_pages, parse_album, parse_playlist, parse_track
+
+log = logging.getLogger(__name__)
+
+# spotipy logs request headers (the client secret, bearer tokens) at DEBUG and every HTTP error it
+# raises at ERROR; we log the mapped errors ourselves and never the secrets.
+logging.getLogger("spotipy").setLevel(logging.CRITICAL)
+
+PAGE_LIMIT = 50  # the largest page /albums/{id}/tracks and /playlists/{id}/items accept
+BAD_CREDENTIALS = "Spotify rejected SPOTIFY_CLIENT_ID/SECRET; check them in the bot's settings"
+T = TypeVar("T")
+
+
+class AccessRefused(PermanentError):
+    """HTTP 403: the app may not read this (another user's playlist items, or a Development-Mode app
+    whose owner has no Premium); the public embed page may still show it."""
+
+    default_reason = "Spotify refused access"
+
+
+def spotify_session(*, retries: int = 3, backoff_factor: float = 0.3) -> requests.Session:
+    """A session that retries 5xx briefly and never waits out a Retry-After (see NOTES.md)."""
+    retry = Retry(
+        total=retries,
+        backoff_factor=backoff_factor,
+        status_forcelist=(500, 502, 503, 504),
+        respect_retry_after_header=False,
+        raise_on_status=False,  # hand back the last 5xx so it is reported as such, not as spotipy's fake 429
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Retry-After as seconds; HTTP-date forms (never seen from Spotify) count as unknown."""
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def api_error(error: SpotifyException, what: str) -> PipelineError:
+    status, detail = error.http_status, f"HTTP {error.http_status} for {what}: {error.msg}"
+    if status == 429:
+        return RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(error.headers), detail=detail)
+    if status in (400, 404):
+        return NotFound(detail=detail)
+    if status == 401:
+        return ConfigurationError(BAD_CREDENTIALS, detail=detail)
+    if status == 403:
+        return AccessRefused(detail=detail)
+    if status >= 500:
+        return TransientError("Spotify is having trouble; will retry", detail=detail)
+    return PermanentError(f"Spotify answered HTTP {status}", detail=detail)
+
+
+def token_error(error: SpotifyOauthError) -> PipelineError:
+    """spotipy hides the token endpoint's status; the HTTPError it was raised from still has it."""
+    cause = error.__context__
+    response = getattr(cause, "response", None)
+    status = getattr(response, "status_code", None)
+    detail = f"token endpoint: HTTP {status}: {error.error} {error.error_description or ''}".strip()
+    if status == 429:
+        headers = getattr(response, "headers", None)
+        return RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(headers), detail=detail)
+    if status is not None and status >= 500:
+        return TransientError("Spotify is having trouble; will retry", detail=detail)
+    return ConfigurationError(BAD_CREDENTIALS, detail=detail)
+
+
+class SpotifyApi:
+    """The few Web API calls we need, each returning our models or raising a `PipelineError`."""
+
+    def __init__(self, settings: PipelineSettings, *, session: requests.Session | None = None) -> None:
+        if not settings.has_spotify_credentials:
+            raise ConfigurationError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are needed for the Spotify API")
+        assert settings.spotify_client_secret is not None
+        session = session or spotify_session()
+        auth = spotipy.SpotifyClientCredentials(
+            client_id=settings.spotify_client_id,
+            client_secret=settings.spotify_client_secret.get_secret_value(),
+            requests_session=session,
+            requests_timeout=settings.http_timeout,
+            cache_handler=MemoryCacheHandler(),
+        )
+        auth.OAUTH_TOKEN_URL = settings.spotify_token_url  # instance attribute: the documented test seam
+        self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=settings.http_timeout)
+        self._sp.prefix = settings.spotify_api_url
+
+    def _call(self, what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            result = func(*args, **kwargs)
+        except SpotifyOauthError as error:
+            mapped: PipelineError = token_error(error)
+        except SpotifyException as error:
+            mapped = api_error(error, what)
+        except requests.RequestException as error:  # connection refused, timeouts, exhausted retries
+            mapped = TransientError("couldn't reach Spotify; will retry", detail=f"{what}: {type(error).__name__}")
+        else:
+            if not isinstance(result, dict):  # spotipy returns None for a body that is not JSON
+                raise TransientError("unexpected answer from Spotify; will retry", detail=f"{what}: not JSON")
+            return result  # type: ignore[return-value]
+        log.info("Spotify %s failed: %s", what, mapped)
+        raise mapped from None
+
+    def _pages(self, what: str, first: dict[str, Any] | None, fetch: Callable[[int], dict[str, Any]]) -> Iterator[Any]:
+        """Every item of a paged list: follow offsets while Spotify says there is a `next` page."""
+        page = first if first is not None else self._call(what, fetch, 0)
+        offset = 0
+        while True:
+            items = page.get("items") or []
+            yield from items
+            offset += len(items)
+            if not page.get("next") or not items:
+                return
+            page = self._call(what, fetch, offset)
+
+    def track(self, spotify_id: str) -> Track:
+        return parse_track(self._call(f"track {spotify_id}", self._sp.track, spotify_id))
+
+    def album(self, spotify_id: str) -> Collection:
+        what = f"album {spotify_id}"
+        album = self._call(what, self._sp.album, spotify_id)
+        embedded = album.get("tracks")
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return self._sp.album_tracks(spotify_id, limit=PAGE_LIMIT, offset=offset)
+
+        first = embedded if isinstance(embedded, dict) and album_pages(album) else None
+        items = list(self._pages(what, first, fetch))
+        return parse_album(album, items)
+
+    def playlist(self, spotify_id: str) -> Collection:
+        """Items first: a 403/404 there (the usual case in 2026) costs one call before the embed fallback."""
+        what = f"playlist {spotify_id}"
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return self._sp.playlist_items(spotify_id, limit=PAGE_LIMIT, offset=offset)
+
+        entries = list(self._pages(what, None, fetch))
+        playlist = self._call(what, self._sp.playlist, spotify_id)
+        return parse_playlist(playlist, entries)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 import spotipy
@@ -38,7 +38,6 @@ logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 
 PAGE_LIMIT = 50  # the largest page /albums/{id}/tracks and /playlists/{id}/items accept
 BAD_CREDENTIALS = "Spotify rejected SPOTIFY_CLIENT_ID/SECRET; check them in the bot's settings"
-T = TypeVar("T")
 
 
 class AccessRefused(PermanentError):
@@ -74,7 +73,7 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 def api_error(error: SpotifyException, what: str) -> PipelineError:
-    status, detail = error.http_status, f"HTTP {error.http_status} for {what}: {error.msg}"
+    status, detail = error.http_status, f"HTTP {error.http_status} for {what}: {' '.join(str(error.msg).split())}"
     if status == 429:
         return RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(error.headers), detail=detail)
     if status in (400, 404):
@@ -121,7 +120,7 @@ class SpotifyApi:
         self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=settings.http_timeout)
         self._sp.prefix = settings.spotify_api_url
 
-    def _call(self, what: str, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _call(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
             result = func(*args, **kwargs)
         except SpotifyOauthError as error:
@@ -133,7 +132,7 @@ class SpotifyApi:
         else:
             if not isinstance(result, dict):  # spotipy returns None for a body that is not JSON
                 raise TransientError("unexpected answer from Spotify; will retry", detail=f"{what}: not JSON")
-            return result  # type: ignore[return-value]
+            return result
         log.info("Spotify %s failed: %s", what, mapped)
         raise mapped from None
 
@@ -145,7 +144,8 @@ class SpotifyApi:
             items = page.get("items") or []
             yield from items
             offset += len(items)
-            if not page.get("next") or not items:
+            total = page.get("total")
+            if not page.get("next") or not items or (isinstance(total, int) and offset >= total):
                 return
             page = self._call(what, fetch, offset)
 

@@ -9,7 +9,7 @@ local files, podcast episodes) become `SkippedItem`s with a reason, never except
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.errors import Unavailable
 from pipeline.models import Collection, SkippedItem, Track
@@ -52,8 +52,10 @@ def artist_names(artists: object) -> list[str]:
 
 def _is_episode(data: Json) -> bool:
     uri = data.get("uri") or ""
-    return data.get("type") == "episode" or (data.get("episode") is True and data.get("track") is not True) or (
-        isinstance(uri, str) and uri.startswith("spotify:episode:")
+    return (
+        data.get("type") == "episode"
+        or (data.get("episode") is True and data.get("track") is not True)
+        or (isinstance(uri, str) and uri.startswith("spotify:episode:"))
     )
 
 
@@ -183,7 +185,7 @@ def parse_playlist(playlist: Json, entries: Sequence[object]) -> Collection:
     )
 
 
-def single(track: Track, *, source: str = "api") -> Collection:
+def single(track: Track, *, source: Literal["api", "embed"] = "api") -> Collection:
     """A track link as a one-track collection."""
     return Collection(
         kind="track",
@@ -191,6 +193,6 @@ def single(track: Track, *, source: str = "api") -> Collection:
         name=track.title,
         owner=", ".join(track.artists),
         tracks=[track],
-        source=source,  # type: ignore[arg-type]
+        source=source,
         cover_url=track.cover_url,
     )

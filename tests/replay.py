@@ -64,7 +64,13 @@ _SHELF_TITLES_DE_EN = {
     "Folgen": "Episodes",
     "Profile": "Profiles",
 }
-_CARD_TYPES_DE_EN = {"Titel": "Song", "Künstler": "Artist", "Folge": "Episode", "Profil": "Profile", "Sender": "Station"}
+_CARD_TYPES_DE_EN = {
+    "Titel": "Song",
+    "Künstler": "Artist",
+    "Folge": "Episode",
+    "Profil": "Profile",
+    "Sender": "Station",
+}
 
 
 def english_labels(body: dict) -> dict:

@@ -1,0 +1,208 @@
+"""YouTube Music search through ytmusicapi, without an account.
+
+Up to three searches per track, cheapest-to-most-certain first, stopping as soon as the matcher calls
+the candidates found so far conclusive (`matching.conclusive`), so a typical track costs one request:
+
+1. the ISRC as the query, unfiltered: YouTube Music has no ISRC lookup, but its search indexes ISRCs
+   and often answers with the exact recording (official audio, sometimes its music video);
+2. `filter="songs"` with "<artists> - <title>": official audio tracks ("Topic" uploads);
+3. `filter="videos"` with the same query: music videos and user uploads, for what has no audio track.
+
+Every candidate found is returned (not only the best), so the caller ranks all providers' candidates
+together. One page (up to 20 results) per search: the right recording is on the first page when it
+is there at all.
+
+ytmusicapi is asked for English labels (its default). Its search parser reads localized labels and
+drops a songs shelf it cannot recognise, which is why spotDL's `YTMusic(language="de")` finds no
+songs with ytmusicapi 1.12.
+"""
+
+from __future__ import annotations
+
+import locale
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import Any, Literal
+
+import requests
+from ytmusicapi import YTMusic
+from ytmusicapi.exceptions import YTMusicError
+
+from pipeline import matching
+from pipeline.errors import PermanentError, PipelineError, RateLimited, TransientError
+from pipeline.models import Candidate, Track
+
+log = logging.getLogger(__name__)
+
+SOURCE = "youtube-music"
+WATCH_URL = "https://music.youtube.com/watch?v="
+RESULTS_PER_SEARCH = 20  # one page: ytmusicapi only follows continuations beyond it
+
+# How YouTube Music types what a watch link plays; episodes are not music.
+_VIDEO_TYPES: dict[str, Literal["song", "video"] | None] = {
+    "MUSIC_VIDEO_TYPE_ATV": "song",  # audio track of a release ("Topic")
+    "MUSIC_VIDEO_TYPE_OMV": "video",  # official music video
+    "MUSIC_VIDEO_TYPE_UGC": "video",  # user upload
+    "MUSIC_VIDEO_TYPE_OFFICIAL_SOURCE_MUSIC": "video",
+    "MUSIC_VIDEO_TYPE_PODCAST_EPISODE": None,
+}
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    query: str
+    filter: Literal["songs", "videos"] | None
+    from_isrc: bool = False
+
+
+def search_plan(track: Track) -> list[SearchStep]:
+    """The searches for a track, in the order they are tried."""
+    text = f"{', '.join(track.artists)} - {track.title}" if track.artists else track.title
+    steps = [SearchStep(track.isrc.strip().upper(), None, from_isrc=True)] if track.isrc and track.isrc.strip() else []
+    return [*steps, SearchStep(text, "songs"), SearchStep(text, "videos")]
+
+
+def _seconds(item: Mapping[str, Any]) -> float | None:
+    if isinstance(item.get("duration_seconds"), int | float):
+        return float(item["duration_seconds"])
+    text = item.get("duration")
+    if isinstance(text, str) and text.replace(":", "").isdigit():
+        seconds = 0
+        for part in text.split(":"):
+            seconds = seconds * 60 + int(part)
+        return float(seconds)
+    return None
+
+
+def result_type(item: Mapping[str, Any]) -> Literal["song", "video"] | None:
+    """"song" or "video", or None for what cannot be played as a track (albums, artists, episodes)."""
+    video_type = item.get("videoType")
+    if isinstance(video_type, str):
+        # Unknown future types are still playable videos.
+        return _VIDEO_TYPES.get(video_type, "video")
+    kind = item.get("resultType")
+    return kind if kind in ("song", "video") else None
+
+
+def candidates_from(results: Iterable[Mapping[str, Any]], *, from_isrc_query: bool) -> list[Candidate]:
+    """ytmusicapi search results → candidates, in the order YouTube Music ranked them."""
+    candidates: list[Candidate] = []
+    for item in results:
+        video_id, title, kind = item.get("videoId"), item.get("title"), result_type(item)
+        if not isinstance(video_id, str) or not video_id or not isinstance(title, str) or kind is None:
+            continue
+        artists = [a["name"] for a in item.get("artists") or [] if isinstance(a, Mapping) and a.get("name")]
+        album = item.get("album")
+        candidates.append(
+            Candidate(
+                url=WATCH_URL + video_id,
+                title=title,
+                artist=", ".join(artists),
+                duration_s=_seconds(item),
+                source=SOURCE,
+                result_type=kind,
+                album=album.get("name") if isinstance(album, Mapping) else None,
+                from_isrc_query=from_isrc_query,
+                rank=len(candidates),
+            )
+        )
+    return candidates
+
+
+def merge(found: Sequence[Candidate], new: Iterable[Candidate]) -> list[Candidate]:
+    """`found` plus the new candidates it does not already hold (same URL = same candidate)."""
+    seen = {c.url for c in found}
+    merged = list(found)
+    for candidate in new:
+        if candidate.url not in seen:
+            seen.add(candidate.url)
+            merged.append(candidate)
+    return merged
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_status(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """Session hook: turn refusals into our errors before ytmusicapi tries to parse an error page."""
+    status = response.status_code
+    if status == 429:
+        raise RateLimited(retry_after=retry_after_seconds(response.headers.get("Retry-After")), detail="YouTube Music")
+    if status >= 500:
+        raise TransientError("YouTube Music is having problems", detail=f"HTTP {status} from {response.url}")
+    if status in (403, 408):
+        raise TransientError("YouTube Music refused the search", detail=f"HTTP {status} from {response.url}")
+    if status >= 400:
+        raise PermanentError("YouTube Music refused the search", detail=f"HTTP {status} from {response.url}")
+
+
+class YouTubeMusicProvider:
+    """`session` (for proxies, adapters or tests) gets this provider's timeout and status hook."""
+
+    def __init__(
+        self, *, timeout: float = 20, proxy: str | None = None, session: requests.Session | None = None
+    ) -> None:
+        self._session = session if session is not None else requests.Session()
+        self._session.request = partial(self._session.request, timeout=timeout)  # type: ignore[method-assign]
+        self._session.hooks["response"].append(_check_status)
+        self._proxies = {"http": proxy, "https": proxy} if proxy else None
+        self._client: YTMusic | None = None
+
+    def _ytmusic(self) -> YTMusic:
+        if self._client is None:
+            # YTMusic() sets the process-wide locale for its own number parsing; keep ours.
+            saved = locale.setlocale(locale.LC_ALL)
+            try:
+                self._client = YTMusic(requests_session=self._session, proxies=self._proxies)
+            finally:
+                locale.setlocale(locale.LC_ALL, saved)
+        return self._client
+
+    def run(self, step: SearchStep) -> list[Candidate]:
+        """One search; every failure becomes a PipelineError."""
+        try:
+            results = self._ytmusic().search(step.query, filter=step.filter, limit=RESULTS_PER_SEARCH)
+        except PipelineError:
+            raise
+        except requests.Timeout as error:
+            raise TransientError("YouTube Music did not answer in time", detail=str(error)) from None
+        except requests.RequestException as error:
+            raise TransientError("could not reach YouTube Music", detail=str(error)) from None
+        except YTMusicError as error:
+            raise TransientError("YouTube Music search failed", detail=str(error)) from None
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+            # A layout ytmusicapi cannot read: retrying will not help until it is updated.
+            raise PermanentError("YouTube Music answered in an unexpected format", detail=repr(error)) from None
+        return candidates_from(results, from_isrc_query=step.from_isrc)
+
+    def search(self, track: Track) -> list[Candidate]:
+        found: list[Candidate] = []
+        for step in search_plan(track):
+            new = self.run(step)
+            found = merge(found, new)
+            done = matching.conclusive(track, found)
+            log.debug(
+                "youtube-music %s %s %r: %d results%s",
+                track.spotify_id,
+                "isrc" if step.from_isrc else step.filter,
+                step.query,
+                len(new),
+                ", conclusive" if done else "",
+            )
+            if done:
+                break
+        return found

@@ -1,0 +1,178 @@
+"""One track, start to finish: search, pick, download, convert, tag, and place the MP3.
+
+Everything a job writes lives in one temporary directory inside `out_dir` (same file system, so
+the finished file is moved into place atomically) and that directory is removed however the job
+ends: success, error, timeout or cancel. A candidate that fails to download or convert makes way
+for the next one; a bot check stops the job at once, since every other candidate would hit it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.convert import ffmpeg_executable, mp3_duration, to_mp3
+from pipeline.download import download_audio
+from pipeline.errors import (
+    Cancelled,
+    ConfigurationError,
+    NoConfidentMatch,
+    PermanentError,
+    PipelineError,
+    SourceBlocked,
+    TransientError,
+    Unavailable,
+)
+from pipeline.filenames import safe_join, track_filename
+from pipeline.matching import accepted
+from pipeline.models import Candidate, Track
+from pipeline.settings import PipelineSettings
+from pipeline.sources import SearchProvider
+from pipeline.tagging import fetch_cover, make_thumbnail, write_tags
+
+log = logging.getLogger(__name__)
+
+WORKDIR_PREFIX = ".work-"
+
+
+@dataclass(frozen=True)
+class FetchedTrack:
+    path: Path  # final tagged MP3 in out_dir, named by track_filename
+    candidate: Candidate  # the recording used
+    duration_s: float
+    size_bytes: int
+    thumbnail: bytes | None
+
+
+def _check(cancel: Callable[[], bool]) -> None:
+    if cancel():
+        raise Cancelled()
+
+
+def search_candidates(track: Track, providers: list[tuple[str, SearchProvider]]) -> list[Candidate]:
+    """Every provider's candidates, in provider order. A failing provider is skipped; if all fail, the
+    first permanent failure is raised, else a TransientError."""
+    candidates: list[Candidate] = []
+    failures: list[BaseException] = []
+    for name, provider in providers:
+        try:
+            found = list(provider.search(track))
+        except Cancelled:
+            raise
+        except Exception as error:
+            log.warning("%s: search on %s failed: %r", track.spotify_id, name, error)
+            failures.append(error)
+            continue
+        log.debug("%s: %s offered %d candidate(s)", track.spotify_id, name, len(found))
+        candidates.extend(found)
+    if providers and len(failures) == len(providers):
+        for error in failures:
+            if isinstance(error, PermanentError):
+                raise error
+        retry_after = next((e.retry_after for e in failures if isinstance(e, TransientError) and e.retry_after), None)
+        raise TransientError(
+            "could not search for the audio; will try again",
+            retry_after=retry_after,
+            detail="; ".join(repr(error) for error in failures),
+        )
+    return candidates
+
+
+def fetch_track(
+    track: Track,
+    settings: PipelineSettings,
+    *,
+    providers: list[tuple[str, SearchProvider]],
+    out_dir: Path,
+    cancel: Callable[[], bool] = lambda: False,
+    on_step: Callable[[str], None] | None = None,
+) -> FetchedTrack:
+    """Find, download, convert and tag `track` into `out_dir`; raise a PipelineError saying why not."""
+    step = on_step or (lambda _name: None)
+    _check(cancel)
+    step("searching")
+    chosen = accepted(track, search_candidates(track, providers))
+    if not chosen:
+        raise NoConfidentMatch("no recording matches this track closely enough")
+    _check(cancel)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=out_dir))
+    try:
+        return _first_working(track, settings, chosen[: settings.max_candidates], workdir, out_dir, cancel, step)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _first_working(
+    track: Track,
+    settings: PipelineSettings,
+    candidates: list[Candidate],
+    workdir: Path,
+    out_dir: Path,
+    cancel: Callable[[], bool],
+    step: Callable[[str], None],
+) -> FetchedTrack:
+    ffmpeg = ffmpeg_executable(settings)
+    cover: bytes | None = None
+    cover_fetched = False
+    failures: list[PipelineError] = []
+    for index, candidate in enumerate(candidates):
+        attempt_dir = workdir / f"candidate-{index}"
+        attempt_dir.mkdir()
+        try:
+            _check(cancel)
+            step("downloading")
+            source = download_audio(candidate.url, attempt_dir, settings, cancel=cancel)
+            _check(cancel)
+            step("converting")
+            mp3 = to_mp3(
+                source,
+                attempt_dir / "audio.mp3",
+                settings.mp3_quality,
+                timeout=settings.ffmpeg_timeout,
+                cancel=cancel,
+                ffmpeg=ffmpeg,
+            )
+            duration = mp3_duration(mp3)
+        except (Cancelled, SourceBlocked, ConfigurationError):
+            raise
+        except (TransientError, PermanentError) as error:  # this candidate only (Unavailable, 5xx, bad file)
+            log.info("%s: candidate %s failed: %s (%s)", track.spotify_id, candidate.url, error.reason, error.detail)
+            failures.append(error)
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+            continue
+        _check(cancel)
+        step("tagging")
+        if not cover_fetched:
+            cover, cover_fetched = fetch_cover(track.cover_url, settings.http_timeout), True
+        write_tags(mp3, track, candidate.url, cover)
+        thumbnail = _thumbnail(cover)
+        _check(cancel)
+        final = safe_join(out_dir, track_filename(track))
+        os.replace(mp3, final)
+        return FetchedTrack(final, candidate, duration, final.stat().st_size, thumbnail)
+    raise _overall_failure(failures)
+
+
+def _thumbnail(cover: bytes | None) -> bytes | None:
+    if cover is None:
+        return None
+    try:
+        return make_thumbnail(cover)
+    except (OSError, ValueError) as error:
+        log.info("no thumbnail: %s", error)
+        return None
+
+
+def _overall_failure(failures: list[PipelineError]) -> PipelineError:
+    """Retry later if any candidate failed for a passing reason; otherwise none of them can be had."""
+    transient = [error for error in failures if isinstance(error, TransientError)]
+    if transient:
+        return transient[-1]
+    detail = "; ".join(f"{error.reason} ({error.detail})" for error in failures)
+    return Unavailable("no downloadable recording found", detail=detail[-1000:])

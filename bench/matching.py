@@ -41,7 +41,32 @@ SPOTDL_SCORE = 38
 
 # Hand verdicts for picks outside spotDL's expected list: (case's Spotify id, picked video id) -> why
 # it is the same recording. Evaluation notes only; the matcher never sees them.
-JUDGED: dict[tuple[str, str], str] = {}
+JUDGED: dict[tuple[str, str], str] = {
+    ("0l9XhUIYk2EjT6MHdh4wJU", "SbnzkyaYlIE"): (
+        "official audio from Spotify's own album '100 dni do matury', both artists, 258 s vs 257.4 s, found by the "
+        "ISRC; the list holds the music video of the same recording (also among the ISRC results)"
+    ),
+    ("2w8C31hIPvJMPD4MDdNTro", "F9d-Qz-CITw"): (
+        "official audio from Spotify's album 'Młody Matczak', all three artists, 311 s vs 311.0 s, found by the "
+        "ISRC; the list holds the music video (also among the ISRC results)"
+    ),
+    ("4Dy9azWTLsDMUdUxrT1170", "jGj763hM4ps"): (
+        "official audio from Spotify's album 'OWOCE 33', all four artists, 196 s vs 195.3 s, found by the ISRC; "
+        "the list holds only music-video uploads"
+    ),
+    ("5IU8x0JVDXxVSX5IJ9YbEH", "AfBIhgZxY1I"): (
+        "official audio from Spotify's album 'Młody Matczak', all three artists, 277 s vs 276.7 s, found by the "
+        "ISRC; the list holds the music video (also among the ISRC results)"
+    ),
+    ("4uOHYc6dCVLcNdQBRUlA0G", "d9TScoPaCQ4"): (
+        "the ISRC query's only result: official audio, exact title, both artists, 198 s vs 197.1 s; the listed "
+        "ids appear in none of the recorded responses"
+    ),
+    ("1foCxQtxBweJtZmdxhEHVO", "BX4q8Qyjfqg"): (
+        "official audio credited to both Spotify artists (Eartha Kitt, Henri René and His Orchestra), exact title, "
+        "205 s vs 206.1 s, on a compilation; the list holds other copies of the recording and a fan upload"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class Outcome:
     pick: matching.ScoredCandidate | None
     best: matching.ScoredCandidate | None
     acceptable: int
+    searches: list[SearchRequest]
     missing: list[SearchRequest]
 
     @property
@@ -84,7 +110,12 @@ def run_case(case: dict, responses: Path) -> Outcome:
     ranked = matching.rank(track, provider.search(track))
     acceptable = [item for item in ranked if item.acceptable]
     return Outcome(
-        case, acceptable[0] if acceptable else None, ranked[0] if ranked else None, len(acceptable), replay.missing
+        case,
+        acceptable[0] if acceptable else None,
+        ranked[0] if ranked else None,
+        len(acceptable),
+        replay.searches,
+        replay.missing,
     )
 
 
@@ -102,10 +133,13 @@ def report(outcomes: list[Outcome], verbose: bool) -> int:
         else:
             mark = "MISS" if outcome.pick else "none"
         spotdl = "ok" if case["pick_in_expected"] else "miss"
-        print(f"{number:2} {mark} {', '.join(case['artists'])} - {case['name']}  [spotDL {spotdl}]")
+        steps = "+".join(s.filter for s in outcome.searches)
+        print(f"{number:2} {mark} {', '.join(case['artists'])} - {case['name']}  [{steps}; spotDL {spotdl}]")
         if outcome.pick:
             pick = outcome.pick
-            print(f"       pick {pick.candidate.url} {pick.score:.2f} {pick.candidate.title!r} / {pick.candidate.artist}")
+            print(
+                f"       pick {pick.candidate.url} {pick.score:.2f} {pick.candidate.title!r} / {pick.candidate.artist}"
+            )
             print(f"            {', '.join(pick.reasons)}; {outcome.acceptable} acceptable")
         else:
             best = outcome.best
@@ -125,6 +159,9 @@ def report(outcomes: list[Outcome], verbose: bool) -> int:
     print(f"plus judged same recording: {strict + judged}/{total}")
     no_match = sum(1 for o in outcomes if o.pick is None)
     print(f"no confident match: {no_match}; other picks outside the lists: {total - strict - judged - no_match}")
+    searches = sum(len(o.searches) for o in outcomes)
+    unrecorded = sum(len(o.missing) for o in outcomes)
+    print(f"searches: {searches} for {total} tracks ({unrecorded} not recorded, replayed empty)")
     return strict
 
 

@@ -18,7 +18,10 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let logging report it as usual, never crash the caller
+            return True
         cleaned = message
         for secret in self.secrets:
             cleaned = cleaned.replace(secret, REDACTED)

@@ -39,6 +39,6 @@ class ChatPacer:
         """A network failure: back off exponentially (1, 2, 4 … max_backoff s). Returns the wait."""
         count = self._failures.get(chat_id, 0) + 1
         self._failures[chat_id] = count
-        wait = min(self.max_backoff, self.interval * 2 ** (count - 1))
+        wait = min(self.max_backoff, max(self.interval, 1.0) * 2 ** (count - 1))
         self._next[chat_id] = self.clock() + wait
         return wait

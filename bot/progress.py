@@ -102,8 +102,6 @@ def render_progress(snapshot: RequestSnapshot, now: float) -> str:
         if eta is not None and remaining:
             parts.append(f"ETA ~{format_duration(eta)}")
         lines.append(" · ".join(parts))
-        if snapshot.cancelled:
-            lines.append("🛑 Cancelling…")
     return _fit("\n".join(lines))
 
 

@@ -13,7 +13,7 @@ from pipeline.models import LinkKind, SkippedItem, Track
 
 TrackStatus = Literal["pending", "queued", "running", "retrying", "ready", "sent", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"ready", "sent", "failed", "cancelled"})
-Phase = Literal["resolving", "running", "finished", "failed"]
+Phase = Literal["resolving", "running", "failed"]
 
 
 class RequestMeta(BaseModel):

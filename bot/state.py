@@ -159,7 +159,7 @@ class RequestStore:
                     if (current.terminal and not force) or (expect is not None and current.status not in expect):
                         pipe.unwatch()
                         return None
-                    new = current.model_copy(update=changes)
+                    new = TrackState.model_validate({**current.model_dump(), **changes})
                     pipe.multi()
                     pipe.hset(key, field, new.model_dump_json())
                     pipe.execute()

@@ -20,7 +20,15 @@ import yt_dlp
 from yt_dlp.utils import DownloadError
 
 from pipeline.convert import ffmpeg_executable
-from pipeline.errors import Cancelled, PipelineError, RateLimited, SourceBlocked, TransientError, Unavailable
+from pipeline.errors import (
+    Cancelled,
+    ConfigurationError,
+    PipelineError,
+    RateLimited,
+    SourceBlocked,
+    TransientError,
+    Unavailable,
+)
 from pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,7 @@ def classify_download_error(message: str, status: int | None = None) -> Pipeline
     unknown extractor trouble) is transient: another candidate or a later retry may work.
     """
     text = message.replace("’", "'").lower()
-    detail = message.strip()[-500:]
+    detail = message.replace("\r", "").strip()[-500:]
     if status is None and (match := _STATUS.search(message)):
         status = int(match.group(1))
     if status == 429 or any(marker in text for marker in _RATE_LIMITED):
@@ -117,11 +125,12 @@ class _Watchdog:
         now = time.monotonic()
         if progress is not None:
             downloaded = progress.get("downloaded_bytes") or 0
-            if downloaded > self.downloaded:
+            if downloaded != self.downloaded:  # a restarted download counts from 0 again: still progress
                 self.downloaded, self.last_progress = downloaded, now
-        stalled = progress is not None and now - self.last_progress > self.stall_s
-        if stalled or now - self.started > self.total_s:
-            raise TransientError("download timed out", detail=f"stalled={stalled}, limit {self.total_s:g}s")
+        if progress is not None and now - self.last_progress > self.stall_s:
+            raise TransientError("download timed out", detail=f"no data for {self.stall_s:g}s")
+        if now - self.started > self.total_s:
+            raise TransientError("download timed out", detail=f"took over {self.total_s:g}s")
 
     def __call__(self, progress: dict[str, Any]) -> None:
         self.check(progress)
@@ -131,6 +140,7 @@ def ytdlp_options(workdir: Path, settings: PipelineSettings, hook: Callable[[dic
     options: dict[str, Any] = {
         "format": "bestaudio/best",
         "noplaylist": True,
+        "playlist_items": "1",  # a playlist URL that slipped through: its first entry, never all of it
         "socket_timeout": settings.http_timeout,
         "retries": 2,
         "fragment_retries": 2,
@@ -151,7 +161,10 @@ def ytdlp_options(workdir: Path, settings: PipelineSettings, hook: Callable[[dic
     if settings.ytdlp_cookies_file:
         # yt-dlp writes the cookie jar back at exit: each download gets its own copy.
         copy = workdir / COOKIES_COPY
-        shutil.copyfile(settings.ytdlp_cookies_file, copy)
+        try:
+            shutil.copyfile(settings.ytdlp_cookies_file, copy)
+        except OSError as error:
+            raise ConfigurationError("cannot read YTDLP_COOKIES_FILE", detail=str(error)) from None
         options["cookiefile"] = str(copy)
     return options
 
@@ -182,7 +195,7 @@ def download_audio(url: str, workdir: Path, settings: PipelineSettings, *, cance
         if isinstance(cause, PipelineError):
             raise cause from None
         mapped = classify_download_error(str(error), _http_status(cause))
-        log.info("download of %s failed: %s (%s)", url, type(mapped).__name__, mapped.detail)
+        log.debug("download of %s failed: %s (%s)", url, type(mapped).__name__, mapped.detail)
         raise mapped from error
     except OSError as error:
         raise TransientError("download failed", detail=f"{type(error).__name__}: {error}") from error

@@ -24,12 +24,12 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
 
 
 def clean_part(text: str) -> str:
-    """One name component: no control characters, separators or reserved names; no leading dots."""
+    """One name component: no control characters, separators or reserved names; no leading dots or dashes."""
     text = _CONTROL.sub(" ", text)
     text = _SEPARATORS.sub("-", text)
     text = " ".join(text.split())
     text = sanitize_filename(text, platform="universal")
-    return text.lstrip(". ").rstrip()
+    return text.lstrip(". -").rstrip()
 
 
 def track_filename(track: Track) -> str:

@@ -43,7 +43,7 @@ ISRC_BONUS = 0.05
 ALBUM_BONUS = 0.03
 FEATURED_BONUS = 0.03
 VERSION_PENALTY = 0.35  # a version the track does not ask for
-MISSING_VERSION_PENALTY = 0.2  # the track asks for a version (live, remix...) the candidate is not
+MISSING_VERSION_PENALTY = 0.3  # the track asks for a version (live, remix...) the candidate is not
 UNEXPLAINED_QUALIFIER_PENALTY = 0.25  # "(just SZA)": a qualifier the track's title does not explain
 
 
@@ -92,21 +92,21 @@ def _has_words(haystack: str, needle: str) -> bool:
 
 def contains(haystack: Folded, needle: Folded) -> bool:
     """Whether `needle` occurs as whole words in `haystack` (either script)."""
-    return _has_words(haystack.raw, needle.raw) or (len(needle.ascii) > 2 and _has_words(haystack.ascii, needle.ascii))
+    if len(needle.raw) > 1 and _has_words(haystack.raw, needle.raw):
+        return True
+    return len(needle.ascii) > 2 and _has_words(haystack.ascii, needle.ascii)
+
+
+def _drop_words(text: str, needle: str) -> str:
+    return " ".join(re.sub(rf"(?<!\w){re.escape(needle)}(?!\w)", " ", text).split()) if needle else text
 
 
 def without(text: Folded, needles: Iterable[Folded]) -> Folded:
     """`text` with every whole-word occurrence of the needles removed."""
     raw, ascii_ = text.raw, text.ascii
     for needle in needles:
-        for attr, value in (("raw", needle.raw), ("ascii", needle.ascii)):
-            if value:
-                pattern = rf"(?<!\w){re.escape(value)}(?!\w)"
-                if attr == "raw":
-                    raw = re.sub(pattern, " ", raw)
-                else:
-                    ascii_ = re.sub(pattern, " ", ascii_)
-    return Folded(" ".join(raw.split()), " ".join(ascii_.split()))
+        raw, ascii_ = _drop_words(raw, needle.raw), _drop_words(ascii_, needle.ascii)
+    return Folded(raw, ascii_)
 
 
 def is_latin(text: str) -> bool:
@@ -128,7 +128,9 @@ _QUALIFIER_SUFFIX = re.compile(
     r"instrumental|single|bonus|original|session|\d{4})\b)[^-]*$",
     re.IGNORECASE,
 )
-_NAME_SPLIT = re.compile(r"\s*(?:,|&|/|\+|;|・|、|\s-\s|\bx\b|\band\b|\bund\b|\bfeat\.?|\bft\.?|\bwith\b)\s*", re.IGNORECASE)
+_NAME_SPLIT = re.compile(
+    r"\s*(?:,|&|/|\+|;|・|、|\s-\s|\bx\b|\band\b|\bund\b|\bfeat\.?|\bft\.?|\bwith\b)\s*", re.IGNORECASE
+)
 _CHANNEL_NOISE = re.compile(r"\s*-\s*topic$|vevo$|\bofficial\b", re.IGNORECASE)
 
 
@@ -139,7 +141,7 @@ NEUTRAL_QUALIFIER_WORDS = frozenset(
     """official video audio music musik lyric lyrics lyrical visualizer visualiser hd hq 4k uhd 1080p 720p remaster
     remastered remasterizado master mastered explicit clean radio edit single album version original mix stereo mono
     mv clip videoclip full song track ost soundtrack bonus deluxe digital high quality new color coded with and the
-    by of from prod produced feat ft""".split()
+    by of from prod produced feat ft""".split()  # noqa: SIM905 - a word list reads better as text
 )
 
 

@@ -20,7 +20,7 @@ _MP3_QUALITY = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|2
 class PipelineSettings(BaseSettings):
     """Everything the media pipeline needs; names are a fixed outside interface."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     spotify_client_id: str | None = None
     spotify_client_secret: SecretStr | None = None

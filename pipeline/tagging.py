@@ -29,7 +29,7 @@ from mutagen.id3 import (
     Frame,
     PictureType,
 )
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from pipeline.errors import PermanentError
 from pipeline.models import Track
@@ -128,12 +128,15 @@ def fetch_cover(url: str | None, timeout: float) -> bytes | None:
     try:
         with requests.get(url, timeout=timeout, stream=True) as response:
             response.raise_for_status()
-            data = response.raw.read(MAX_COVER_BYTES + 1, decode_content=True)
-        if len(data) > MAX_COVER_BYTES:
-            log.info("cover %s is larger than %d bytes; skipped", url, MAX_COVER_BYTES)
-            return None
+            buffer = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                buffer += chunk
+                if len(buffer) > MAX_COVER_BYTES:
+                    log.info("cover %s is larger than %d bytes; skipped", url, MAX_COVER_BYTES)
+                    return None
+        data = bytes(buffer)
         return data if _is_plain_jpeg(data) else to_jpeg(data)
-    except (requests.RequestException, OSError, UnidentifiedImageError, ValueError) as error:
+    except (requests.RequestException, OSError, ValueError, Image.DecompressionBombError) as error:
         log.info("no cover from %s: %s", url, error)
         return None
 

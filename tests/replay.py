@@ -131,6 +131,7 @@ class RecordedYTMusic(HTTPAdapter):
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self.directory = Path(directory)
+        self.searches: list[SearchRequest] = []  # every search asked for, in order
         self.served: list[SearchRequest] = []
         self.missing: list[SearchRequest] = []
 
@@ -163,6 +164,7 @@ class RecordedYTMusic(HTTPAdapter):
         if "/youtubei/v1/search" not in url:
             return _response(self, request, 404, b'{"error": {"message": "not recorded"}}', {})
         wanted = self.search_request(request)
+        self.searches.append(wanted)
         body = self._load(wanted.file_name) if wanted.page else None
         if body is None:
             self.missing.append(wanted)

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pipeline.errors import BadInput, ConfigurationError, NotFound, RateLimited, TransientError
+from pipeline.errors import BadInput, ConfigurationError, NotFound, PermanentError, RateLimited, TransientError
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import SkippedItem
 from pipeline.spotify_api import spotify_session
@@ -321,3 +321,10 @@ def test_enrich_lets_rate_limits_through(fake_spotify: FakeSpotify) -> None:
     fake_spotify.fail(r"/v1/tracks/", 429, {"Retry-After": "3600"})
     with pytest.raises(RateLimited):
         meta.enrich(bare)
+
+
+@pytest.mark.parametrize(("status", "error"), [(404, NotFound), (500, TransientError), (403, PermanentError)])
+def test_embed_page_http_errors(fake_spotify: FakeSpotify, status: int, error: type[Exception]) -> None:
+    fake_spotify.fail("/embed/", status, times=None)
+    with pytest.raises(error):
+        metadata(fake_spotify, credentials=False).resolve("playlist", RECORDED_PLAYLIST)

@@ -79,7 +79,7 @@ def _seconds(item: Mapping[str, Any]) -> float | None:
 
 
 def result_type(item: Mapping[str, Any]) -> Literal["song", "video"] | None:
-    """"song" or "video", or None for what cannot be played as a track (albums, artists, episodes)."""
+    """ "song" or "video", or None for what cannot be played as a track (albums, artists, episodes)."""
     video_type = item.get("videoType")
     if isinstance(video_type, str):
         # Unknown future types are still playable videos.
@@ -192,7 +192,14 @@ class YouTubeMusicProvider:
     def search(self, track: Track) -> list[Candidate]:
         found: list[Candidate] = []
         for step in search_plan(track):
-            new = self.run(step)
+            try:
+                new = self.run(step)
+            except TransientError as error:
+                # A later search failing must not throw away an acceptable match an earlier one found.
+                if any(item.acceptable for item in matching.rank(track, found)):
+                    log.warning("youtube-music %s: %s; keeping earlier results", track.spotify_id, error)
+                    break
+                raise
             found = merge(found, new)
             done = matching.conclusive(track, found)
             log.debug(

@@ -14,6 +14,8 @@ Paths:
   (Content-Length) than it sends, then closes; `hang` sends nothing for `hang_seconds`; `stall`
   sends the headers and half the body, then nothing for `hang_seconds`; `slow` trickles the body
   over `slow_seconds`. Hanging handlers end at once when the server stops.
+- Any of these asked as an HTTP proxy (`GET http://any.host/audio/x.m4a`) is served too, to test
+  proxy settings; such requests are logged with `proxied=True`.
 - `/plan.json` the candidate plans set with `set_plan()`, read by tests.fakes.audio_provider on
   every search (so a test can steer worker processes that are already running).
 
@@ -100,6 +102,8 @@ class LoggedRequest:
     method: str
     path: str  # without the query string
     range: str | None  # the Range header, if any
+    headers: dict[str, str]
+    proxied: bool  # asked as an HTTP proxy (absolute URL in the request line)
 
 
 class AudioServer:
@@ -217,9 +221,14 @@ class AudioServer:
                 self._serve(send_body=True)
 
             def _serve(self, *, send_body: bool) -> None:
-                path = self.path.split("?", 1)[0]
+                target = self.path
+                proxied = target.startswith("http://")
+                if proxied:  # acting as an HTTP proxy: serve the absolute URL's path
+                    target = "/" + target.removeprefix("http://").partition("/")[2]
+                path = target.split("?", 1)[0]
+                logged = LoggedRequest(self.command, path, self.headers.get("Range"), dict(self.headers), proxied)
                 with server._lock:
-                    server._log.append(LoggedRequest(self.command, path, self.headers.get("Range")))
+                    server._log.append(logged)
                 first, _, rest = path.lstrip("/").partition("/")
                 fault = first if first in FAULTS and rest else None
                 found = server._resource("/" + rest if fault else path)

@@ -195,14 +195,14 @@ class FakeSpotify:
             "SPOTIFY_CLIENT_SECRET": self.client_secret if credentials else "",
         }
 
-    def settings_kwargs(self, *, credentials: bool = True, client_secret: str | None = None) -> dict[str, Any]:
+    def settings_kwargs(self, *, credentials: bool = True) -> dict[str, Any]:
         """Keyword overrides for `load_settings(...)`; explicit Nones beat a developer's own env/.env."""
         return {
             "spotify_api_url": self.api_url,
             "spotify_token_url": self.token_url,
             "spotify_embed_url": self.embed_url,
             "spotify_client_id": self.client_id if credentials else None,
-            "spotify_client_secret": (client_secret or self.client_secret) if credentials else None,
+            "spotify_client_secret": self.client_secret if credentials else None,
         }
 
     def settings(self, cls: type[S] = PipelineSettings, *, credentials: bool = True, **overrides: Any) -> S:  # type: ignore[assignment]

@@ -457,6 +457,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     server: _Server
 
     def setup(self) -> None:
@@ -546,6 +547,7 @@ class FakeTelegram:
         }
         self._port = port
         self._lock = threading.RLock()
+        self._lifecycle = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -584,32 +586,34 @@ class FakeTelegram:
 
     def start(self) -> FakeTelegram:
         """Listen (again) on the same port; a no-op while running."""
-        with self._lock:
+        with self._lifecycle:
             if self._server is not None:
                 return self
             server = _Server((self.host, self._port), self)
             self._port = server.server_address[1]
-            self._server = server
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-telegram", daemon=True
-        )
-        thread.start()
-        self._thread = thread
-        return self
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-telegram", daemon=True
+            )
+            thread.start()
+            with self._lock:
+                self._server, self._thread = server, thread
+            return self
 
     def stop(self) -> None:
         """Stop listening and cut every open connection: clients get connection errors until start()."""
-        with self._lock:
-            server, self._server = self._server, None
-            self._changed.notify_all()
-        if server is None:
-            return
-        server.closing = True
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        with self._lifecycle:  # a start() waits until the old socket is really closed
+            with self._lock:
+                server, self._server = self._server, None
+                if server is not None:
+                    server.closing = True  # from here on every request on it is dropped unanswered
+                self._changed.notify_all()
+            if server is None:
+                return
+            server.shutdown()
+            server.server_close()
+            server.drop_connections()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
 
     def unreachable(self, seconds: float) -> None:
         """Go away now and come back on the same port after `seconds` (returns at once)."""
@@ -1140,6 +1144,8 @@ class FakeTelegram:
     # ------------------------------------------------------------------------------------------- HTTP entry
 
     def _handle_http(self, server: _Server, path: str, content_type: str, body: bytes) -> tuple[int, bytes, str]:
+        if server.closing:
+            raise _Drop
         split = urllib.parse.urlsplit(path)
         segments = split.path.lstrip("/").split("/")
         if len(segments) >= 3 and segments[0] == "file" and segments[1].startswith("bot"):

@@ -1,0 +1,115 @@
+"""Plain YouTube search through yt-dlp (`ytsearch10:`), the fallback when YouTube Music has nothing.
+
+Only the result list is fetched (`extract_flat`): no video page is opened, nothing is downloaded.
+Every result is a "video" candidate whose artist is the uploading channel; the matcher reads the
+artist from the title too, where uploaders put it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadError
+
+from pipeline.errors import PipelineError, RateLimited, SourceBlocked, TransientError
+from pipeline.models import Candidate, Track
+from pipeline.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "youtube"
+WATCH_URL = "https://www.youtube.com/watch?v="
+RESULTS = 10
+
+_BOT_CHECK = ("sign in to confirm", "not a bot", "confirm you're not a bot")
+
+
+def search_query(track: Track) -> str:
+    text = f"{', '.join(track.artists)} - {track.title}" if track.artists else track.title
+    return f"ytsearch{RESULTS}:{text}"
+
+
+def ydl_options(settings: PipelineSettings, cookie_copy: Path | None) -> dict[str, Any]:
+    """yt-dlp options for a search; `cookie_copy` is this call's own copy of the cookies file."""
+    options: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "skip_download": True,
+        "extract_flat": "in_playlist",
+        "socket_timeout": settings.http_timeout,
+        "logger": log,
+    }
+    if settings.ytdlp_proxy:
+        options["proxy"] = settings.ytdlp_proxy
+    if cookie_copy is not None:
+        options["cookiefile"] = str(cookie_copy)
+    return options
+
+
+def candidates_from_search(info: Mapping[str, Any] | None) -> list[Candidate]:
+    """yt-dlp's flat search result → candidates, in YouTube's order; skips channels, playlists, live streams, shorts."""
+    candidates: list[Candidate] = []
+    for entry in (info or {}).get("entries") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        video_id, title, url = entry.get("id"), entry.get("title"), str(entry.get("url") or "")
+        if not isinstance(video_id, str) or len(video_id) != 11 or not isinstance(title, str) or not title:
+            continue
+        if entry.get("ie_key") not in (None, "Youtube") or "/shorts/" in url or "list=" in url:
+            continue
+        if entry.get("live_status") in ("is_live", "is_upcoming"):
+            continue
+        duration = entry.get("duration")
+        views = entry.get("view_count")
+        candidates.append(
+            Candidate(
+                url=WATCH_URL + video_id,
+                title=title,
+                artist=str(entry.get("channel") or entry.get("uploader") or ""),
+                duration_s=float(duration) if isinstance(duration, int | float) else None,
+                source=SOURCE,
+                result_type="video",
+                rank=len(candidates),
+                views=views if isinstance(views, int) else None,
+            )
+        )
+    return candidates
+
+
+def error_from_download_error(error: DownloadError) -> PipelineError:
+    """What a failed yt-dlp search means for the job: retry later, unless YouTube wants proof we are human."""
+    message = str(error)
+    lowered = message.lower()
+    if any(marker in lowered for marker in _BOT_CHECK):
+        return SourceBlocked(detail=message)
+    if "429" in lowered or "too many requests" in lowered:
+        return RateLimited(detail=message)
+    return TransientError("YouTube search failed", detail=message)
+
+
+class YouTubeSearchProvider:
+    def __init__(self, settings: PipelineSettings) -> None:
+        self.settings = settings
+
+    def search(self, track: Track) -> list[Candidate]:
+        with tempfile.TemporaryDirectory(prefix="ytsearch-") as scratch:
+            cookie_copy = None
+            if self.settings.ytdlp_cookies_file is not None:
+                # yt-dlp writes the cookie jar back when it closes: never let two jobs share one file.
+                cookie_copy = Path(scratch) / "cookies.txt"
+                shutil.copyfile(self.settings.ytdlp_cookies_file, cookie_copy)
+            try:
+                with yt_dlp.YoutubeDL(ydl_options(self.settings, cookie_copy)) as ydl:  # type: ignore[arg-type]
+                    info = ydl.extract_info(search_query(track), download=False)
+            except DownloadError as error:
+                raise error_from_download_error(error) from None
+        candidates = candidates_from_search(info)
+        log.debug("youtube %s %r: %d results", track.spotify_id, search_query(track), len(candidates))
+        return candidates

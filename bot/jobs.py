@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -45,14 +46,19 @@ class TrackJobs:
     def __init__(self, settings: ServiceSettings, store: RequestStore) -> None:
         self.settings = settings
         self.store = store
+        self._local = threading.local()
 
     @cached_property
     def metadata(self) -> SpotifyMetadata:
         return SpotifyMetadata(self.settings)
 
-    @cached_property
+    @property
     def providers(self) -> list[tuple[str, SearchProvider]]:
-        return load_providers(self.settings)
+        """One set per worker thread: search clients (ytmusicapi) are not documented as thread-safe."""
+        providers = getattr(self._local, "providers", None)
+        if providers is None:
+            providers = self._local.providers = load_providers(self.settings)
+        return providers
 
     def request_dir(self, rid: str) -> Path:
         return self.settings.download_dir / rid

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ class Failure:
     reason: str
 
 
+def fail(message: str) -> None:
+    """The one line a user sees for bad input or settings (plain print: no wrapping)."""
+    print(f"error: {message}", file=sys.stderr)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("links", nargs="+", metavar="URL", help="Spotify track, album or playlist links")
@@ -60,13 +66,20 @@ def collect_links(texts: Sequence[str]) -> tuple[list[SpotifyRef | ShortLink], l
 
 
 class Runner:
-    def __init__(self, settings: PipelineSettings, providers: list[tuple[str, SearchProvider]], out_dir: Path):
+    def __init__(self, settings: PipelineSettings, out_dir: Path):
         self.settings = settings
-        self.providers = providers
         self.out_dir = out_dir
+        self._local = threading.local()
         self.metadata = SpotifyMetadata(settings)
         self.failures: list[Failure] = []
         self.saved: list[Path] = []
+
+    @property
+    def providers(self) -> list[tuple[str, SearchProvider]]:
+        """One set per thread: search clients are not documented as thread-safe."""
+        if not hasattr(self._local, "providers"):
+            self._local.providers = load_providers(self.settings)
+        return self._local.providers
 
     def _retry(self, func):  # type: ignore[no-untyped-def]
         return call_with_retries(func, max_retry_after=self.settings.spotify_max_retry_after)
@@ -120,22 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings(PipelineSettings)
-        providers = load_providers(settings)
+        load_providers(settings)  # fail now, with one line, on a bad AUDIO_SOURCES
     except ConfigurationError as error:
-        console.print(f"error: {error.reason}")
+        fail(error.reason)
         return EXIT_BAD_INPUT
     links, rejected = collect_links(args.links)
     if rejected:
-        console.print("error: " + "; ".join(f"{r.text}: {r.reason}" for r in rejected))
+        fail("; ".join(f"{r.text}: {r.reason}" for r in rejected))
         return EXIT_BAD_INPUT
     out_dir = args.output or settings.download_dir
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        console.print(f"error: cannot create output directory {out_dir}: {error.strerror}")
+        fail(f"cannot create output directory {out_dir}: {error.strerror}")
         return EXIT_BAD_INPUT
 
-    runner = Runner(settings, providers, out_dir)
+    runner = Runner(settings, out_dir)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         for link in links:

@@ -29,7 +29,7 @@ from pipeline.errors import (
     Unavailable,
 )
 from pipeline.filenames import safe_join, track_filename
-from pipeline.matching import accepted
+from pipeline.matching import accepted, conclusive
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings
 from pipeline.sources import SearchProvider
@@ -54,33 +54,47 @@ def _check(cancel: Callable[[], bool]) -> None:
         raise Cancelled()
 
 
-def search_candidates(track: Track, providers: list[tuple[str, SearchProvider]]) -> list[Candidate]:
-    """Every provider's candidates, in provider order. A failing provider is skipped; if all fail, the
-    first permanent failure is raised, else a TransientError."""
+def search_candidates(
+    track: Track, providers: list[tuple[str, SearchProvider]]
+) -> tuple[list[Candidate], list[PipelineError]]:
+    """Candidates of the providers in order, and the failures of those that could not answer.
+
+    Stops early once the candidates so far hold a conclusive match (e.g. YouTube Music found the
+    official audio by ISRC): the next providers would only cost time and requests.
+    """
     candidates: list[Candidate] = []
-    failures: list[BaseException] = []
+    failures: list[PipelineError] = []
     for name, provider in providers:
         try:
             found = list(provider.search(track))
         except Cancelled:
             raise
-        except Exception as error:
-            log.warning("%s: search on %s failed: %r", track.spotify_id, name, error)
+        except PipelineError as error:
+            log.warning("%s: search on %s failed: %s (%s)", track.spotify_id, name, error.reason, error.detail)
             failures.append(error)
+            continue
+        except Exception as error:  # a third-party provider's bug must not sink the other providers
+            log.warning("%s: search on %s failed: %r", track.spotify_id, name, error)
+            failures.append(TransientError("the audio search failed", detail=repr(error)))
             continue
         log.debug("%s: %s offered %d candidate(s)", track.spotify_id, name, len(found))
         candidates.extend(found)
-    if providers and len(failures) == len(providers):
-        for error in failures:
-            if isinstance(error, PermanentError):
-                raise error
-        retry_after = next((e.retry_after for e in failures if isinstance(e, TransientError) and e.retry_after), None)
-        raise TransientError(
-            "could not search for the audio; will try again",
-            retry_after=retry_after,
-            detail="; ".join(repr(error) for error in failures),
-        )
-    return candidates
+        if conclusive(track, candidates):
+            break
+    return candidates, failures
+
+
+def no_match_error(failures: list[PipelineError]) -> PipelineError:
+    """Why nothing acceptable was found: a provider's passing failure means "try again later", a
+    permanent one (e.g. YouTube's bot check) is worth telling; otherwise there is no confident match."""
+    transient = [error for error in failures if isinstance(error, TransientError)]
+    if transient:
+        retry_after = next((e.retry_after for e in transient if e.retry_after), None)
+        detail = "; ".join(f"{e.reason} ({e.detail})" for e in failures)
+        return TransientError("could not search for the audio; will try again", retry_after=retry_after, detail=detail)
+    if failures:
+        return failures[0]
+    return NoConfidentMatch("no recording matches this track closely enough")
 
 
 def fetch_track(
@@ -96,9 +110,10 @@ def fetch_track(
     step = on_step or (lambda _name: None)
     _check(cancel)
     step("searching")
-    chosen = accepted(track, search_candidates(track, providers))
+    candidates, failures = search_candidates(track, providers)
+    chosen = accepted(track, candidates)
     if not chosen:
-        raise NoConfidentMatch("no recording matches this track closely enough")
+        raise no_match_error(failures)
     _check(cancel)
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=out_dir))

@@ -19,7 +19,7 @@ from pipeline.errors import (
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings, load_settings
 from pipeline.sources import SearchProvider, load_providers
-from pipeline.track_job import FetchedTrack, fetch_track
+from pipeline.track_job import FetchedTrack, fetch_track, no_match_error, search_candidates
 from tests.fakes.audio_provider import LocalAudioProvider
 from tests.fakes.audio_server import AudioServer
 
@@ -245,3 +245,64 @@ def test_cancelled_at_each_step_leaves_nothing(track: Track, tmp_path: Path, at_
     with pytest.raises(Cancelled):
         fetch_track(track, settings(), providers=local(), out_dir=tmp_path, cancel=lambda: cancelled, on_step=on_step)
     assert leftovers(tmp_path) == []
+
+
+# --- provider order, early exit and the reason for "nothing found" --------------------------------------------
+
+
+class _RecordingProvider:
+    """A third-party-style provider (the plugin interface) that answers fixed candidates and counts calls."""
+
+    def __init__(self, candidates: list[Candidate] | None = None, error: Exception | None = None) -> None:
+        self.candidates = candidates or []
+        self.error = error
+        self.calls = 0
+
+    def search(self, track: Track) -> list[Candidate]:
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return self.candidates
+
+
+def _exact_song(track: Track) -> Candidate:
+    return Candidate(
+        url="https://music.youtube.com/watch?v=exact",
+        title=track.title,
+        artist=", ".join(track.artists),
+        duration_s=track.duration_ms / 1000,
+        source="first",
+        result_type="song",
+        from_isrc_query=True,
+    )
+
+
+def test_a_conclusive_match_skips_the_next_providers() -> None:
+    track = Track(spotify_id="4uLU6hMCjMI75M1A2tKUQC", title="Exact", artists=["Someone"], duration_ms=200_000)
+    first, second = _RecordingProvider([_exact_song(track)]), _RecordingProvider([])
+    candidates, failures = search_candidates(track, [("first", first), ("second", second)])
+    assert [c.source for c in candidates] == ["first"] and failures == []
+    assert second.calls == 0
+
+
+def test_a_failing_provider_does_not_hide_the_others() -> None:
+    track = Track(spotify_id="4uLU6hMCjMI75M1A2tKUQC", title="Exact", artists=["Someone"], duration_ms=200_000)
+    broken, good = _RecordingProvider(error=RuntimeError("plugin bug")), _RecordingProvider([_exact_song(track)])
+    candidates, failures = search_candidates(track, [("broken", broken), ("good", good)])
+    assert len(candidates) == 1
+    assert [type(f) for f in failures] == [TransientError]
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        ([], NoConfidentMatch),
+        ([SourceBlocked()], SourceBlocked),
+        ([SourceBlocked(), TransientError("down", retry_after=7)], TransientError),
+    ],
+)
+def test_why_nothing_was_found(failures: list, expected: type) -> None:
+    error = no_match_error(failures)
+    assert type(error) is expected
+    if expected is TransientError:
+        assert error.retry_after == 7

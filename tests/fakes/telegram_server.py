@@ -800,8 +800,7 @@ class FakeTelegram:
                 self._updates.append(update)
                 self._changed.notify_all()
                 return update
-            body = {key: value for key, value in update.items()}
-            return self._queue(body)
+            return self._queue(update)
 
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends to this chat answer 403 Forbidden."""

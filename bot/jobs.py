@@ -20,7 +20,7 @@ import dramatiq
 from bot.requests import Resolution, TrackState
 from bot.settings import ServiceSettings
 from bot.state import RequestStore
-from pipeline.errors import Cancelled, PermanentError, PipelineError, RateLimited, TooLarge, TransientError
+from pipeline.errors import Cancelled, PermanentError, RateLimited, TooLarge, TransientError
 from pipeline.links import RejectedLink, ShortLink, parse_link
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
@@ -204,7 +204,3 @@ class TrackJobs:
         tries = self.settings.track_max_retries + 1
         self.store.update_state(rid, index, status="failed", reason=f"{reason} (gave up after {tries} tries)")
         shutil.rmtree(self.request_dir(rid) / str(index), ignore_errors=True)
-
-
-def describe(error: BaseException) -> str:
-    return error.reason if isinstance(error, PipelineError) else "unexpected error"

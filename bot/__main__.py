@@ -10,6 +10,7 @@ import logging
 import sys
 
 import dramatiq
+from telegram.error import InvalidToken, NetworkError
 
 from bot import runtime
 from bot.app import build_application, run
@@ -39,6 +40,12 @@ def main() -> int:
         worker.start()
     try:
         run(app)
+    except InvalidToken:
+        print("error: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return 2
+    except NetworkError as error:
+        print(f"error: cannot reach the Telegram Bot API at {settings.telegram_api_url}: {error}", file=sys.stderr)
+        return 1
     finally:
         if worker is not None:
             worker.stop()

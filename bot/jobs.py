@@ -176,7 +176,9 @@ class TrackJobs:
         )
         limit = self.settings.upload_limit_bytes
         if fetched.size_bytes > limit:
-            raise TooLarge(f"file too large for Telegram ({fetched.size_bytes >> 20} MB > {limit >> 20} MB)")
+            raise TooLarge(
+                f"file too large for Telegram ({fetched.size_bytes / 2**20:.1f} MB > {limit / 2**20:.1f} MB)"
+            )
         thumb_path = None
         if fetched.thumbnail:
             thumb_path = out_dir / "thumbnail.jpg"

@@ -30,8 +30,13 @@ class ServiceSettings(PipelineSettings):
     spotify_shortlink_url: str = "https://spotify.link/"
     orphan_minutes: float = Field(default=30.0, gt=0)  # files of no active request older than this are swept
 
+    # Override of the Bot API upload limit in MB (default: 50, or 2000 with TELEGRAM_LOCAL_MODE).
+    telegram_upload_limit_mb: float | None = Field(default=None, gt=0)
+
     @property
     def upload_limit_bytes(self) -> int:
+        if self.telegram_upload_limit_mb is not None:
+            return int(self.telegram_upload_limit_mb * 1024 * 1024)
         return LOCAL_UPLOAD_LIMIT if self.telegram_local_mode else CLOUD_UPLOAD_LIMIT
 
 

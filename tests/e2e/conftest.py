@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,27 +56,41 @@ def id3_of(data: bytes) -> ID3:
     return ID3(io.BytesIO(data))
 
 
-@pytest.fixture
-def e2e(tmp_path: Path, redis_proc, fake_spotify: FakeSpotify) -> Iterator[E2E]:  # type: ignore[no-untyped-def]
-    client = redis.Redis(host=redis_proc.host, port=redis_proc.port, decode_responses=True)
+@contextlib.contextmanager
+def running_e2e(
+    tmp_path: Path, redis_url: str, spotify: FakeSpotify, *, audio: AudioServer | None = None, **env: str
+) -> Iterator[E2E]:
+    """The fakes and an (unstarted) BotSystem pointed at them and at the Redis behind `redis_url`.
+
+    `audio` replaces the default AudioServer (e.g. shorter tones for fault tests); `env` adds settings.
+    """
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushall()
     downloads = tmp_path / "downloads"
-    with FakeTelegram() as telegram, AudioServer() as audio:
-        env = {
+    with FakeTelegram() as telegram, audio or AudioServer() as audio_server:
+        settings = {
             **telegram.env(),
-            **fake_spotify.env(),
-            "REDIS_URL": f"redis://{redis_proc.host}:{redis_proc.port}/0",
+            **spotify.env(),
+            "REDIS_URL": redis_url,
             "ALLOWED_USERS": f"{USER},{OTHER_USER}",
             "AUDIO_SOURCES": "tests.fakes.audio_provider:LocalAudioProvider",
-            "FAKE_AUDIO_URL": audio.base_url,
+            "FAKE_AUDIO_URL": audio_server.base_url,
             "DOWNLOAD_DIR": str(downloads),
             "PROGRESS_INTERVAL": "1",
             "CHAT_SEND_INTERVAL": "0.2",
             "HTTP_TIMEOUT": "5",
             "DOWNLOAD_TIMEOUT": "30",
+            **env,
         }
-        system = BotSystem(tmp_path, env)
+        system = BotSystem(tmp_path, settings)
         try:
-            yield E2E(system, telegram, fake_spotify, audio, client, downloads)
+            yield E2E(system, telegram, spotify, audio_server, client, downloads)
         finally:
             system.stop_all()
+            client.close()
+
+
+@pytest.fixture
+def e2e(tmp_path: Path, redis_proc, fake_spotify: FakeSpotify) -> Iterator[E2E]:  # type: ignore[no-untyped-def]
+    with running_e2e(tmp_path, f"redis://{redis_proc.host}:{redis_proc.port}/0", fake_spotify) as running:
+        yield running

@@ -192,3 +192,20 @@ def test_all_in_one_mode_needs_no_redis(e2e: E2E) -> None:
     [audio] = e2e.wait_audios(1)
     assert audio.title == "Solo"
     assert bot.alive
+
+
+def test_limits_are_explained(e2e: E2E) -> None:
+    album_id = e2e.spotify.add_album("Five Songs", "Quintet", [f"Part {n}" for n in range(1, 6)])
+    other_album = e2e.spotify.add_album("Another", "Quintet", ["Encore"])
+    env = {"MAX_TRACKS_PER_REQUEST": "3", "MAX_REQUESTS_PER_USER": "1", "TELEGRAM_UPLOAD_LIMIT_MB": "0.01"}
+    e2e.system.start_worker(**env)
+    e2e.system.start_bot(**env)
+
+    e2e.send(f"https://open.spotify.com/album/{album_id} https://open.spotify.com/album/{other_album}")
+
+    e2e.wait_text("You already have 1 request(s) running")
+    summary = e2e.wait_text("Done:")
+    assert "Only the first 3 of 5 tracks" in summary
+    assert "3 failed" in summary
+    assert "file too large for Telegram" in summary
+    assert e2e.telegram.audios(USER) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.5
 UPLOAD_TIMEOUT = 600.0
 INFLIGHT = ("queued", "running", "retrying")
-SWEEP_EVERY = 60.0  # seconds between sweeps of DOWNLOAD_DIR
+SWEEP_EVERY = 60.0  # seconds between sweeps of DOWNLOAD_DIR (at most; see Delivery.sweep_every)
 
 
 def cancel_keyboard(rid: str) -> InlineKeyboardMarkup:
@@ -65,14 +66,16 @@ class Delivery:
         self._chat_tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self.orphan_age = settings.orphan_minutes * 60
+        # Sweep at least twice per orphan age: with a short ORPHAN_MINUTES orphans go promptly too.
+        self.sweep_every = min(SWEEP_EVERY, self.orphan_age / 2)
 
     # --- the loop -----------------------------------------------------------------------------------
     async def run(self) -> None:
-        last_sweep = 0.0
+        last_sweep = -math.inf  # the first sweep at start: a crash's leftovers go at once
         while not self._stopping.is_set():
             try:
                 await self.tick()
-                if time.monotonic() - last_sweep > SWEEP_EVERY:
+                if time.monotonic() - last_sweep > self.sweep_every:
                     last_sweep = time.monotonic()
                     self.sweep()
             except Exception:  # Redis down, a bug in one request: keep serving the others
@@ -133,7 +136,8 @@ class Delivery:
             return
         if snapshot.phase == "running" and not snapshot.cancelled:
             self._top_up(snapshot)
-            await self._deliver_ready(snapshot)
+            if not self._progress_due(snapshot):  # a due edit goes first, or a stream of tracks starves it
+                await self._deliver_ready(snapshot)
         if await self._update_progress(snapshot) and snapshot.settled:
             self._finish(snapshot)
 
@@ -231,6 +235,12 @@ class Delivery:
         snapshot.states[index].status = "failed"
         snapshot.states[index].reason = reason
         return True
+
+    def _progress_due(self, snapshot: RequestSnapshot) -> bool:
+        """The progress message shows stale text and PROGRESS_INTERVAL has passed since its last edit."""
+        now = time.time()
+        last_text, last_at = self.store.progress_memo(snapshot.meta.id)
+        return render_progress(snapshot, now) != last_text and now - last_at >= self.settings.progress_interval
 
     async def _update_progress(self, snapshot: RequestSnapshot) -> bool:
         """Edit the progress message if due; True when the message shows the current text."""

@@ -29,7 +29,7 @@ from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
 
 log = logging.getLogger(__name__)
 
-CALLBACK_CANCEL = re.compile(r"^cancel:([0-9a-f]{12})$")
+CALLBACK_CANCEL = re.compile(r"cancel:([0-9a-f]{12})")
 
 
 @dataclass
@@ -46,7 +46,8 @@ class Handlers:
 
     @staticmethod
     def _addressed(message: Message, bot_username: str) -> bool:
-        """In groups the bot acts only when mentioned or replied to; private chats always address it."""
+        """In groups the bot acts only when mentioned, replied to, or sent a /command@bot; private chats
+        always address it."""
         if message.chat.type == ChatType.PRIVATE:
             return True
         reply = message.reply_to_message
@@ -56,7 +57,20 @@ class Handlers:
         for entity, value in {**message.parse_entities(), **message.parse_caption_entities()}.items():
             if entity.type == MessageEntityType.MENTION and value.lower() == mention:
                 return True
+            if entity.type == MessageEntityType.BOT_COMMAND and value.lower().endswith(mention):
+                return True
         return False
+
+    @staticmethod
+    def _link_text(message: Message) -> str:
+        """The text to look for links in: the text or caption, plus the targets of links hidden behind words
+        (Telegram's text_link entities, e.g. in forwarded posts)."""
+        hidden = [
+            entity.url
+            for entity in (*(message.entities or ()), *(message.caption_entities or ()))
+            if entity.type == MessageEntityType.TEXT_LINK and entity.url
+        ]
+        return "\n".join([message.text or message.caption or "", *hidden])
 
     async def _reply(self, message: Message, text: str) -> None:
         await message.reply_text(text, do_quote=message.chat.type != ChatType.PRIVATE)
@@ -106,22 +120,24 @@ class Handlers:
         return meta is not None and meta.user_id == user_id
 
     async def cancel_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Callback data comes from the client and can be anything: only a well-formed id of the presser's own
+        request acts."""
         query = update.callback_query
         assert query
-        match = CALLBACK_CANCEL.match(query.data or "")
         if not self._allowed(update):
             await query.answer(texts.refusal(query.from_user.id)[:200], show_alert=True)
             return
+        match = CALLBACK_CANCEL.fullmatch(query.data or "")
         if match is None:
             await query.answer(texts.BUTTON_INVALID)
             return
         rid = match.group(1)
         meta = self.store.meta(rid)
+        if meta is not None and meta.user_id != query.from_user.id:
+            await query.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
+            return
         if meta is None or rid not in self.store.chat_active(meta.chat_id):
             await query.answer(texts.BUTTON_EXPIRED)
-            return
-        if meta.user_id != query.from_user.id:
-            await query.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
             return
         self.store.cancel(rid)
         await query.answer(texts.CANCELLING)
@@ -149,7 +165,7 @@ class Handlers:
             await self._reply(message, texts.EDITED)
             return
         limit = self.settings.max_links_per_message
-        links = parse_links(message.text or message.caption or "", limit=limit + 1)
+        links = parse_links(self._link_text(message), limit=limit + 1)
         if len(links) > limit:
             await self._reply(message, texts.too_many_links(limit))
             return

@@ -37,6 +37,14 @@ def rate_limit_delay(error: RateLimited, limit: float) -> int | None:
     return None if wait > limit else int(wait * 1000)
 
 
+def retry_later(error: TransientError) -> dramatiq.Retry:
+    """A passing failure, handed to Dramatiq's Retries middleware as `Retry`: it waits the server's Retry-After
+    if there was one, else the actor's backoff, and logs one line instead of the traceback of an "unhandled"
+    exception (expected failures are logged by us, once)."""
+    delay = int(error.retry_after * 1000) if error.retry_after else None
+    return dramatiq.Retry(str(error), delay=delay)
+
+
 def too_long_reason(error: RateLimited) -> str:
     minutes = max(1, round((error.retry_after or 0) / 60))
     return f"{error.reason}: asked to wait about {minutes} min, more than allowed; try again later"
@@ -82,6 +90,9 @@ class TrackJobs:
                 self.store.fail(rid, too_long_reason(error))
                 return
             raise dramatiq.Retry(str(error), delay=delay) from error
+        except TransientError as error:
+            log.warning("request %s: reading the link failed for now: %s", rid, error)
+            raise retry_later(error) from error
         self._store_collection(rid, collection)
 
     def _collection(self, link: str) -> Collection:
@@ -152,8 +163,9 @@ class TrackJobs:
             raise dramatiq.Retry(str(error), delay=delay) from error
         except TransientError as error:
             shutil.rmtree(out_dir, ignore_errors=True)
+            log.warning("request %s track %d failed for now: %s", rid, index, error)
             self.store.update_state(rid, index, status="retrying", reason=error.reason, step=None)
-            raise
+            raise retry_later(error) from error
         except Exception:
             shutil.rmtree(out_dir, ignore_errors=True)
             log.exception("request %s track %d: unexpected error", rid, index)
@@ -204,5 +216,6 @@ class TrackJobs:
         state = self.store.state(rid, index)
         reason = state.reason if state and state.reason else "temporary problem"
         tries = self.settings.track_max_retries + 1
-        self.store.update_state(rid, index, status="failed", reason=f"{reason} (gave up after {tries} tries)")
+        attempts = "1 try" if tries == 1 else f"{tries} tries"
+        self.store.update_state(rid, index, status="failed", reason=f"{reason} (gave up after {attempts})")
         shutil.rmtree(self.request_dir(rid) / str(index), ignore_errors=True)

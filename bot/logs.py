@@ -1,13 +1,19 @@
 """Logging setup that keeps secrets out of every log line.
 
 httpx logs each request URL, and Telegram URLs contain the bot token: its INFO lines are silenced and
-every record is scrubbed of the configured secrets before any handler writes it.
+every record is scrubbed of the configured secrets before any handler writes it. Uncaught exceptions go
+through the same handlers instead of being printed raw (an exception's text may quote a secret).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import sys
+import threading
 from collections.abc import Iterable
+from types import TracebackType
+from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
 
@@ -45,12 +51,37 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
         handler.addFilter(redact)
     for noisy in ("httpx", "httpcore", "urllib3", "spotipy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, traceback)
+        return
+    logging.getLogger().critical("uncaught exception", exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    logging.getLogger().critical("uncaught exception in thread %s", name, exc_info=exc_info)  # type: ignore[arg-type]
 
 
 def secrets_of(settings: object) -> list[str]:
+    """The configured secrets, and the forms they take on the wire (URL-encoded, the Basic auth credential),
+    so a library that logs a URL or a header cannot leak them either."""
     values = []
-    for name in ("telegram_bot_token", "spotify_client_secret"):
-        value = getattr(settings, name, None)
-        if value is not None:
-            values.append(value.get_secret_value())
+    token = getattr(settings, "telegram_bot_token", None)
+    if token is not None:
+        token = token.get_secret_value()
+        values += [token, quote(token, safe=""), token.partition(":")[2]]  # the part after "<bot id>:" is the key
+    secret = getattr(settings, "spotify_client_secret", None)
+    if secret is not None:
+        secret = secret.get_secret_value()
+        values += [secret, quote(secret, safe="")]
+        client_id = getattr(settings, "spotify_client_id", None) or ""
+        values.append(base64.b64encode(f"{client_id}:{secret}".encode()).decode())
     return values

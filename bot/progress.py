@@ -100,7 +100,7 @@ def render_progress(snapshot: RequestSnapshot, now: float) -> str:
         parts = [f"✅ {delivered} delivered", f"❌ {failed} failed", f"⏳ {remaining} remaining"]
         eta = estimate_remaining(snapshot.states, now)
         if eta is not None and remaining:
-            parts.append(f"ETA ~{format_duration(eta)}")
+            parts.append("ETA <1 min" if eta < 60 else f"ETA ~{format_duration(eta)}")
         lines.append(" · ".join(parts))
     return _fit("\n".join(lines))
 

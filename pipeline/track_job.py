@@ -94,7 +94,7 @@ def no_match_error(failures: list[PipelineError]) -> PipelineError:
         return TransientError("could not search for the audio; will try again", retry_after=retry_after, detail=detail)
     if failures:
         return failures[0]
-    return NoConfidentMatch("no recording matches this track closely enough")
+    return NoConfidentMatch("no confident match on YouTube")
 
 
 def fetch_track(

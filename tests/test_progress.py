@@ -253,6 +253,12 @@ def test_running_with_eta() -> None:
     assert "2 remaining" in text
 
 
+def test_a_short_eta_is_not_shown_as_zero() -> None:
+    items = [timed("sent", 2), TrackState(status="running")]
+    text = render_progress(snapshot(items), NOW)
+    assert "ETA <1 min" in text
+
+
 def test_ready_tracks_count_as_remaining_until_sent() -> None:
     text = render_progress(snapshot([timed("sent", 10), timed("ready", 10), TrackState(status="running")]), NOW)
     assert "1/3" in text

@@ -7,13 +7,11 @@ through the same handlers instead of being printed raw (an exception's text may 
 
 from __future__ import annotations
 
-import base64
 import logging
 import sys
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from urllib.parse import quote
 
 REDACTED = "[REDACTED]"
 
@@ -71,17 +69,9 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
 
 
 def secrets_of(settings: object) -> list[str]:
-    """The configured secrets, and the forms they take on the wire (URL-encoded, the Basic auth credential),
-    so a library that logs a URL or a header cannot leak them either."""
     values = []
-    token = getattr(settings, "telegram_bot_token", None)
-    if token is not None:
-        token = token.get_secret_value()
-        values += [token, quote(token, safe=""), token.partition(":")[2]]  # the part after "<bot id>:" is the key
-    secret = getattr(settings, "spotify_client_secret", None)
-    if secret is not None:
-        secret = secret.get_secret_value()
-        values += [secret, quote(secret, safe="")]
-        client_id = getattr(settings, "spotify_client_id", None) or ""
-        values.append(base64.b64encode(f"{client_id}:{secret}".encode()).decode())
+    for name in ("telegram_bot_token", "spotify_client_secret"):
+        value = getattr(settings, name, None)
+        if value is not None:
+            values.append(value.get_secret_value())
     return values

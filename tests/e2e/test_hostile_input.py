@@ -234,6 +234,11 @@ CASES: list[Case] = [
     Case("youtube link", says("https://www.youtube.com/watch?v=dQw4w9WgXcQ"), (NOT_SPOTIFY,)),
     Case("apple music link", says("music.apple.com/us/album/x/123"), (NOT_SPOTIFY,)),
     Case("javascript: url and html", says("<a href='javascript:alert(1)'>x</a> <b>hi</b>"), (NO_LINK,)),
+    Case("lookalike host", says(f"https://open.spotify.com.evil.example.com/track/{GOOD}"), (NOT_SPOTIFY,)),
+    Case(
+        "spotify link in another site's path", says(f"https://evil.com/open.spotify.com/track/{GOOD}"), (NOT_SPOTIFY,)
+    ),
+    Case("homoglyph host (Cyrillic o)", says(f"https://\u043epen.spotify.com/track/{GOOD}"), ("isn't",)),
     Case("podcast episode", says("https://open.spotify.com/episode/4rOoJ6Egrf8K2IrywzwOMk"), (PODCAST,)),
     Case("podcast show", says("https://open.spotify.com/show/2MAi0BvDc6GTFvKFPXnkCL?si=1"), (PODCAST,)),
     Case("artist", says("https://open.spotify.com/artist/0OdUWJ0sBjDrqHygGUXeCF"), (ARTIST,)),
@@ -321,6 +326,7 @@ CASES: list[Case] = [
     ),
     # --- commands ----------------------------------------------------------------------------------------
     Case("unknown command", says("/frobnicate now"), (UNKNOWN_COMMAND,)),
+    Case("/start with a payload", says("/start ref-123"), (HELP,)),
     Case("command with junk", says("/start@" + "x" * 300), (UNKNOWN_COMMAND,)),
     Case("group: unknown command to me", says(f"/frobnicate@{BOT}"), (UNKNOWN_COMMAND,), group=True),
     Case("group: unknown command to all", says("/frobnicate"), (), group=True),

@@ -140,6 +140,7 @@ def test_nothing_is_left_behind(e2e: E2E) -> None:
     e2e.telegram.wait_for(lambda: downloading(e2e, crash_rid), timeout=60, message="a crash-playlist download")
     worker.kill_child()  # dramatiq then stops its other processes; the supervisor starts them again
     worker.wait_restarted()
+    assert [p for p in files_under(downloads / crash_rid) if p.is_file()], "the crash left half-done files"
     audio.clear_plans()  # the retried downloads go fast
 
     for request in requests[1:]:

@@ -256,6 +256,7 @@ def test_secrets_never_reach_a_log(e2e: E2E) -> None:
     logs = {path.name: path.read_text(errors="replace") for path in e2e.system.logs.glob("*.log")}
     assert {"bot.log", "worker.log", "worker-fresh.log", "bot-wrong-token.log"} <= set(logs)
     assert " DEBUG " in logs["bot.log"] and "[DEBUG]" in logs["worker-fresh.log"], "DEBUG logging was on"
+    assert "bot[REDACTED]" in logs["bot.log"], "at DEBUG a library does log the token (in the API URL): scrubbed"
     everything = "\n".join(logs.values())
     assert "WARNING" in everything and "ERROR" in everything, "the errors above were logged"
     forms = secret_forms(DEFAULT_TOKEN, FakeSpotify.CLIENT_ID, FakeSpotify.CLIENT_SECRET)

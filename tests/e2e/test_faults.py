@@ -22,6 +22,7 @@ import pytest
 from tests.e2e.conftest import E2E, OTHER_USER, USER, running_e2e
 from tests.fakes.audio_server import AudioServer
 from tests.fakes.spotify_server import FakeSpotify
+from tests.fakes.telegram_server import ChatMessage
 from tests.system import RedisServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -88,7 +89,7 @@ def wait_finished(e2e: E2E, chat: int = USER, timeout: float = 120) -> str:
     return e2e.wait_text("Done:", chat=chat, timeout=timeout)
 
 
-def progress_message(e2e: E2E, chat: int = USER, fragment: str = "Playlist ·"):  # type: ignore[no-untyped-def]
+def progress_message(e2e: E2E, chat: int = USER, fragment: str = "Playlist ·") -> ChatMessage:
     return e2e.telegram.wait_for(
         lambda: next((m for m in e2e.telegram.sent_messages(chat) if m.text and fragment in m.text), None),
         timeout=60,

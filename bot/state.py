@@ -109,18 +109,35 @@ class RequestStore:
         self.redis.srem(_key("active"), rid)
 
     # --- resolution (resolver) --------------------------------------------------------------------
-    def set_resolution(self, rid: str, resolution: Resolution, tracks: list[Track], states: list[TrackState]) -> None:
+    def set_resolution(self, rid: str, resolution: Resolution, tracks: list[Track], states: list[TrackState]) -> bool:
+        """Store what the link resolved to, unless the request was finished meanwhile (e.g. cancelled while
+        Spotify was read): a late resolver must not revive its keys. Returns whether it was stored."""
+        head = self._req(rid)
+        track_map = {str(i): t.model_dump_json() for i, t in enumerate(tracks)}
+        state_map = {str(i): s.model_dump_json() for i, s in enumerate(states)}
         with self.redis.pipeline() as pipe:
-            if tracks:
-                pipe.hset(self._tracks(rid), mapping={str(i): t.model_dump_json() for i, t in enumerate(tracks)})
-                pipe.hset(self._states(rid), mapping={str(i): s.model_dump_json() for i, s in enumerate(states)})
-            pipe.hset(self._req(rid), mapping={"resolution": resolution.model_dump_json(), "phase": "running"})
-            for key in self._request_keys(rid):
-                pipe.expire(key, ACTIVE_TTL)
-            pipe.execute()
+            while True:
+                try:
+                    pipe.watch(head)
+                    if not pipe.exists(head) or pipe.hexists(head, "finished_at"):
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    if tracks:
+                        pipe.hset(self._tracks(rid), mapping=track_map)
+                        pipe.hset(self._states(rid), mapping=state_map)
+                    pipe.hset(head, mapping={"resolution": resolution.model_dump_json(), "phase": "running"})
+                    for key in self._request_keys(rid):
+                        pipe.expire(key, ACTIVE_TTL)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def fail(self, rid: str, reason: str) -> None:
-        self.redis.hset(self._req(rid), mapping={"phase": "failed", "error": reason})
+        """Resolving failed; a no-op once the request expired, so no key is left without a TTL."""
+        if self.redis.exists(self._req(rid)):
+            self.redis.hset(self._req(rid), mapping={"phase": "failed", "error": reason})
 
     def phase(self, rid: str) -> str | None:
         return self.redis.hget(self._req(rid), "phase")

@@ -195,11 +195,6 @@ def request_ttls(e2e: E2E) -> dict[str, int]:
     return {key: e2e.redis.ttl(key) for key in e2e.redis.scan_iter("spotbot:req:*")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (bot/jobs.py + bot/state.py): the resolver's set_resolution() re-arms a week-long TTL on the "
-    "keys of a request the bot already finished (cancelled while Spotify was being read)",
-)
 def test_request_cancelled_while_its_link_is_read_expires_too(e2e: E2E) -> None:
     track = e2e.spotify.add_track("Slow Read", "Sloths")
     e2e.spotify.fail(rf"/v1/tracks/{track}", 200, body=e2e.spotify.track_json(track), delay=4)  # a slow Spotify

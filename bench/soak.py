@@ -6,7 +6,8 @@ Not for CI (it takes minutes); it stops by itself when every request has finishe
 The real `python -m bot` and `dramatiq bot.worker --processes 2 --threads 2` run against the test fakes
 (Telegram, Spotify, audio) and a private redis-server with its append-only file on, as in
 docker-compose.yml. Dramatiq's parent stops when one of its children dies, so the worker runs under a
-restart policy, as in production. The tracks come as playlists of 50, two per chat.
+restart policy, as in production. The tracks come as playlists of 50, two per chat, and each download
+trickles over a few seconds so that the workers, not the paced sender, are the bottleneck.
 
 Prints what users got (delivered, duplicated, lost, out of order, failed), the kills, and the peak
 resident memory (RSS) of each process; sampled twice a second with psutil.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import random
 import re
 import signal
@@ -128,7 +130,7 @@ def outcome(telegram: FakeTelegram, requests: list[Request]) -> list[str]:
     return lines
 
 
-def run(tracks: int, kill_every: float, deadline: float, seed: int) -> int:
+def run(tracks: int, kill_every: float, deadline: float, seed: int, download_seconds: float) -> int:
     rng = random.Random(seed)
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     memory = MemoryPeaks()
@@ -137,9 +139,10 @@ def run(tracks: int, kill_every: float, deadline: float, seed: int) -> int:
         RedisServer(workdir / "redis") as redis_server,
         FakeSpotify() as spotify,
         FakeTelegram() as telegram,
-        AudioServer(seconds=1.0) as audio,
+        AudioServer(seconds=1.0, slow_seconds=download_seconds) as audio,
     ):
         requests = make_requests(spotify, tracks)
+        audio.set_plan("Soak", ["slow"])  # downloads take `download_seconds`: the workers stay the bottleneck
         env = {
             **telegram.env(),
             **spotify.env(),
@@ -177,13 +180,17 @@ def run(tracks: int, kill_every: float, deadline: float, seed: int) -> int:
         finally:
             system.stop_all()
         print(
-            f"soak: {tracks} tracks, 2 worker processes x 2 threads, a worker process SIGKILLed every {kill_every:g} s"
+            f"soak: {tracks} tracks ({download_seconds:g} s downloads), 2 worker processes x 2 threads, "
+            f"one SIGKILLed every {kill_every:g} s"
         )
         print(
             f"{'finished' if done else 'DEADLINE REACHED'} after {elapsed:.0f} s; {len(kills)} kills at "
             + ", ".join(f"{at:.0f}s" for at, _ in kills)
         )
         print(f"worker restarts by the restart policy: {worker.restarts} (exit codes {sorted(set(worker.exit_codes))})")
+        sends = sorted(c.timestamp for c in telegram.calls_to("sendAudio") if c.status == 200)
+        gap = max((b - a for a, b in itertools.pairwise(sends)), default=0.0)
+        print(f"longest wait between two delivered tracks: {gap:.1f} s")
         print("outcome:")
         print("\n".join(outcome(telegram, requests)))
         print("peak memory:")
@@ -198,9 +205,10 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=20.0, help="seconds between kills")
     parser.add_argument("--deadline", type=float, default=1800.0, help="give up after this many seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--download-seconds", type=float, default=3.0, help="how long each download trickles")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup (stop the processes) on SIGTERM
-    return run(args.tracks, args.kill_every, args.deadline, args.seed)
+    return run(args.tracks, args.kill_every, args.deadline, args.seed, args.download_seconds)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ cannot make it backtrack.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final, cast, get_args
 from urllib.parse import parse_qs, urlsplit
@@ -116,21 +117,23 @@ _SHORT_HOSTS: Final = frozenset({"spotify.link", "spotify.app.link"})
 _COMMON_TLD_NAMES = """com net org info biz io co me be ly fm tv app dev link page site online xyz ru ua by kz de
 uk fr es nl pl pt br jp cn kr us ca au nz eu ch se fi dk ie cz gl gg su tr il mx ar cl"""
 _COMMON_TLDS: Final = frozenset(_COMMON_TLD_NAMES.split())
-_INVISIBLE: Final = dict.fromkeys(
-    [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
 _TRAILING_PUNCTUATION: Final = ".,:;!?_~"
 
 # ASCII URL characters minus the ones that close or quote a URL in prose or markdown: " ' < > ( ) [ ] { } * ` | \ ^.
-# Any non-ASCII character (CJK punctuation, emoji, Cyrillic glued to the link) ends a token too.
+# Any other non-ASCII character (CJK punctuation, emoji, Cyrillic glued after the link) ends a token too...
 _URL_CHAR = r"[!#$%&+,\-./0-9:;=?@A-Z_a-z~]"
+# ... except that letters and digits of any script belong to the host (up to the path) after "https://": a host
+# spelled with look-alikes ("оpen.spotify.com", Cyrillic о) is a whole host, not Spotify, not "pen.spotify.com".
+_AUTHORITY_CHAR = r"[!$%&+,\-.0-9:;=@A-Z_a-z~]|[^\W\x00-\x7f]"
 # Stops before a second "http(s)://" so links glued together ("…/track/A,https://…") split.
-_URL_BODY = rf"(?:(?!(?i:https?)://){_URL_CHAR}){{0,2000}}"
+_NOT_A_NEW_URL = r"(?!(?i:https?)://)"
+_URL_AUTHORITY = rf"(?:{_NOT_A_NEW_URL}(?:{_AUTHORITY_CHAR})){{0,255}}"
+_URL_BODY = rf"(?:{_NOT_A_NEW_URL}{_URL_CHAR}){{0,2000}}"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _TOKEN: Final = re.compile(
     rf"""
     (?P<uri> (?<![A-Za-z0-9]) (?i:spotify) (?: : [A-Za-z0-9._%~+\-]{{0,250}} ){{2,9}} )
-  | (?P<url> (?i:https?) :// {_URL_CHAR} {_URL_BODY} )
+  | (?P<url> (?i:https?) :// (?= {_URL_CHAR} | [^\W\x00-\x7f] ) {_URL_AUTHORITY} {_URL_BODY} )
   | (?P<bare> (?<![A-Za-z0-9.@\-]) (?: {_LABEL} \. ){{1,10}} [A-Za-z]{{2,24}} (?![A-Za-z0-9\-])
               (?: :[0-9]{{1,5}} )? (?: [/?\#] {_URL_BODY} )? )
     """,
@@ -147,7 +150,7 @@ def parse_links(text: str, *, limit: int | None = None) -> list[ParsedLink]:
         return []
     results: list[ParsedLink] = []
     seen: set[ParsedLink] = set()
-    for match in _TOKEN.finditer(text.translate(_INVISIBLE)):
+    for match in _TOKEN.finditer(_without_format_characters(text)):
         parsed = _classify(match)
         if parsed is None or parsed in seen:
             continue
@@ -156,6 +159,14 @@ def parse_links(text: str, *, limit: int | None = None) -> list[ParsedLink]:
         if limit is not None and len(results) >= limit:
             break
     return results
+
+
+def _without_format_characters(text: str) -> str:
+    """Format characters (Unicode category Cf: zero-width spaces and joiners, direction marks, soft hyphens,
+    invisible operators, BOMs...) are invisible when pasted, but would cut a link short."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def parse_link(text: str) -> ParsedLink | None:
@@ -169,8 +180,10 @@ def is_spotify_id(value: str) -> bool:
 
 
 def is_spotify_host(host: str) -> bool:
-    """True for spotify.com, its subdomains and the short-link hosts."""
+    """True for spotify.com, its subdomains and the short-link hosts; never for a host spelled with look-alikes."""
     host = host.lower().rstrip(".")
+    if not host.isascii():
+        return False
     return host in _SHORT_HOSTS or host == "spotify.com" or host.endswith(".spotify.com")
 
 
@@ -178,6 +191,8 @@ def _classify(match: re.Match[str]) -> ParsedLink | None:
     token = match.group().rstrip(_TRAILING_PUNCTUATION)
     if match.lastgroup == "uri":
         return _from_segments(token, token.split(":")[1:])
+    if match.lastgroup == "bare":
+        token = _glued_host_start(match.string, match.start()) + token
     try:
         parts = urlsplit(token if match.lastgroup == "url" else f"//{token}")
         host = (parts.hostname or "").rstrip(".")
@@ -192,6 +207,32 @@ def _classify(match: re.Match[str]) -> ParsedLink | None:
             return _reject(token, REASON_OTHER_SPOTIFY_PAGE)
         return _from_path(token, parts.path, parts.query)
     return _reject(token, not_spotify_reason(host.removeprefix("www.")[:40] or None))
+
+
+_MAX_HOST = 253
+
+
+def _glued_host_start(text: str, start: int) -> str:
+    """The start of a host that the tokenizer, which cuts at non-ASCII characters, left out.
+
+    A link glued to text in a script without case (这首歌open.spotify.com) starts where the ASCII does. A letter of
+    a cased script (Cyrillic, Greek, accented Latin: the look-alikes of Latin letters) glued to it is part of the
+    host: "оpen.spotify.com" (Cyrillic о) is a host of its own, not "pen.spotify.com".
+    """
+    if start == 0 or not _is_cased_non_ascii_letter(text[start - 1]):
+        return ""
+    begin = start - 1
+    while begin > max(0, start - _MAX_HOST) and _is_host_character(text[begin - 1]):
+        begin -= 1
+    return text[begin:start].lstrip(".-")
+
+
+def _is_cased_non_ascii_letter(ch: str) -> bool:
+    return not ch.isascii() and ch.isalpha() and ch.lower() != ch.upper()
+
+
+def _is_host_character(ch: str) -> bool:
+    return (ch.isascii() and (ch.isalnum() or ch in ".-")) or _is_cased_non_ascii_letter(ch)
 
 
 def _looks_like_a_site(host: str) -> bool:

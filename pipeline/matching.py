@@ -8,7 +8,8 @@ candidates official audio ("song" results) ranks above videos, ISRC hits above t
 
 Text is compared twice, as written (case-folded, punctuation dropped) and transliterated to ASCII
 (anyascii), and the better of the two counts: "Потап и Настя" meets "Potap & Nastya", "Zółtański"
-meets "Żółtański". Video titles are matched segment by segment ("Artist - Title | Channel") and with
+meets "Żółtański". A name of only punctuation or symbols (the band "!!!", the title "..") is compared
+as written. Video titles are matched segment by segment ("Artist - Title | Channel") and with
 the artist names taken out, because uploaders put the artist in the title.
 """
 
@@ -72,7 +73,13 @@ class Folded:
 
 @lru_cache(maxsize=8192)
 def fold(text: str) -> Folded:
-    return Folded(words(text), words(anyascii(unicodedata.normalize("NFKC", text))))
+    """A name made only of punctuation or symbols ("!!!", "..", "÷") has no words: then the symbols are the name,
+    compared case-folded without whitespace, so that it can still meet itself."""
+    folded = Folded(words(text), words(anyascii(unicodedata.normalize("NFKC", text))))
+    if folded:
+        return folded
+    symbols = "".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return Folded(symbols, symbols)
 
 
 def _ratio(a: str, b: str) -> float:

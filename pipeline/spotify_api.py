@@ -101,6 +101,10 @@ def token_error(error: SpotifyOauthError) -> PipelineError:
     return ConfigurationError(BAD_CREDENTIALS, detail=detail)
 
 
+class _TokenRejected(Exception):
+    """The API refused the cached access token: worth one retry with a fresh token."""
+
+
 class SpotifyApi:
     """The few Web API calls we need, each returning our models or raising a `PipelineError`."""
 
@@ -109,23 +113,36 @@ class SpotifyApi:
             raise ConfigurationError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are needed for the Spotify API")
         assert settings.spotify_client_secret is not None
         session = session or spotify_session()
+        self._token_cache = MemoryCacheHandler()
         auth = spotipy.SpotifyClientCredentials(
             client_id=settings.spotify_client_id,
             client_secret=settings.spotify_client_secret.get_secret_value(),
             requests_session=session,
             requests_timeout=settings.http_timeout,
-            cache_handler=MemoryCacheHandler(),
+            cache_handler=self._token_cache,
         )
         auth.OAUTH_TOKEN_URL = settings.spotify_token_url  # instance attribute: the documented test seam
         self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=settings.http_timeout)
         self._sp.prefix = settings.spotify_api_url
 
     def _call(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A 401 from the API means the token we hold went bad (revoked, expired early), not the credentials:
+        forget it and try once more with a fresh one. Only a 401 right after a fresh token blames them."""
         try:
-            result = func(*args, **kwargs)
+            return self._call_once(what, lambda: func(*args, **kwargs), token_is_fresh=False)
+        except _TokenRejected:
+            log.info("Spotify rejected the access token for %s; getting a new one", what)
+            self._token_cache.save_token_to_cache(None)
+        return self._call_once(what, lambda: func(*args, **kwargs), token_is_fresh=True)
+
+    def _call_once(self, what: str, call: Callable[[], Any], *, token_is_fresh: bool) -> dict[str, Any]:
+        try:
+            result = call()
         except SpotifyOauthError as error:
             mapped: PipelineError = token_error(error)
         except SpotifyException as error:
+            if error.http_status == 401 and not token_is_fresh:
+                raise _TokenRejected from None
             mapped = api_error(error, what)
         except requests.RequestException as error:  # connection refused, timeouts, exhausted retries
             mapped = TransientError("couldn't reach Spotify; will retry", detail=f"{what}: {type(error).__name__}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import string
+import sys
+import unicodedata
 
 import pytest
 
@@ -19,6 +21,7 @@ from pipeline.links import (
     RejectedLink,
     ShortLink,
     SpotifyRef,
+    is_spotify_host,
     is_spotify_id,
     malformed_reason,
     not_spotify_reason,
@@ -146,12 +149,27 @@ UNICODE_JUNK = [
     f"\u2066{TRACK_URL}\u2069",
     f"\u2067spotify:\u2068track:{T}\u2069",
     f"spotify:track:{T[:5]}\u200b\u200b\u200b{T[5:]}",
+    # Any other format character (Unicode category Cf) is invisible too, and used to cut the link short.
+    f"https://open.spotify.com/track/{T[:8]}\u00ad{T[8:]}",  # soft hyphen
+    f"https://open.spo\u00adtify.com/track/{T}",
+    f"\u061c{TRACK_URL}\u061c",  # Arabic letter mark
+    f"{TRACK_URL[:20]}\u2061{TRACK_URL[20:]}",  # invisible operators
+    f"spotify:track:{T[:3]}\u2062{T[3:6]}\u2063{T[6:9]}\u2064{T[9:]}",
+    f"https://open.spotify.com/track/{T[:4]}\u180e{T[4:]}",  # Mongolian vowel separator
+    f"https://open.spotify.com/track/{T}\U000e0001",  # a language tag
 ]
 
 
 @pytest.mark.parametrize("text", UNICODE_JUNK)
 def test_invisible_characters_are_ignored(text: str) -> None:
     assert parse_links(text) == [TRACK]
+
+
+def test_every_format_character_is_ignored() -> None:
+    format_characters = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    assert len(format_characters) > 150
+    for ch in format_characters:
+        assert parse_links(f"{TRACK_URL[:30]}{ch}{TRACK_URL[30:]}") == [TRACK], f"U+{ord(ch):04X}"
 
 
 REJECTED = [
@@ -221,6 +239,16 @@ REJECTED = [
     (f"open.spotify.com.evil.com/track/{T}", not_spotify_reason("open.spotify.com.evil.com")),
     (f"https://open.spotify.com@evil.com/track/{T}", not_spotify_reason("evil.com")),
     ("https://:80/", not_spotify_reason(None)),
+    # hosts spelled with look-alikes (Cyrillic о, Cyrillic ѕ, Greek ο): whole hosts, and not Spotify's
+    (f"https://\u043epen.spotify.com/track/{T}", not_spotify_reason("\u043epen.spotify.com")),
+    (f"\u043epen.spotify.com/track/{T}", not_spotify_reason("\u043epen.spotify.com")),
+    (f"https://open.\u0455potify.com/track/{T}", not_spotify_reason("open.\u0455potify.com")),
+    (f"open.\u0455potify.com/track/{T}", not_spotify_reason("open.\u0455potify.com")),
+    (f"https://open.spotify.c\u03bfm/track/{T}", not_spotify_reason("open.spotify.c\u03bfm")),
+    ("https://\u0455potify.link/AbC123", not_spotify_reason("\u0455potify.link")),
+    ("\u0455potify.link/AbC123", not_spotify_reason("\u0455potify.link")),
+    (f"https://\u00f6pen.spotify.com/track/{T}", not_spotify_reason("\u00f6pen.spotify.com")),
+    ("https://пример.рф/", not_spotify_reason("пример.рф")),
 ]
 
 
@@ -235,6 +263,19 @@ def test_reasons_are_one_friendly_sentence(reason: str) -> None:
     assert reason.endswith(".")
     assert reason.count(". ") == 0
     assert len(reason) <= 120
+
+
+def test_look_alike_hosts_are_not_spotify() -> None:
+    assert is_spotify_host("open.spotify.com") and is_spotify_host("spotify.link")
+    assert not is_spotify_host("\u043epen.spotify.com")
+    assert not is_spotify_host("open.spotify.c\u03bfm")
+    assert not is_spotify_host("\u0455potify.link")
+
+
+def test_text_in_a_script_without_case_glued_to_a_link_is_not_its_host() -> None:
+    # Chinese or Japanese text is written without spaces: the link starts where the ASCII does.
+    assert parse_links(f"这首歌open.spotify.com/track/{T}。") == [TRACK]
+    assert parse_links(f"この曲spotify:track:{T}") == [TRACK]
 
 
 SHORT_LINKS = [

@@ -178,6 +178,12 @@ ACCEPTABLE = [
             "Handel: Solomon, HWV 67: The Arrival of the Queen of Sheba", "Trevor Pinnock, George Frideric Handel", 191
         ),
     ),
+    # Names of only punctuation or symbols have no words: compared as written.
+    ("title of only dots, band of only '!'", track("..", ("!!!",), 200, ".."), cand("..", "!!!", 200)),
+    ("band of only '!'", track("Heart Of Hearts", ("!!!",), 200, "Myth Takes"), cand("Heart Of Hearts", "!!!", 200)),
+    ("title of one symbol", track("÷", ("Someone",), 200, "X"), cand("÷", "Someone", 200)),
+    ("symbols, spaced differently", track("( )", ("Someone",), 200, "X"), cand("()", "Someone", 200)),
+    ("fullwidth symbols", track("！！！", ("Someone",), 200, "X"), cand("!!!", "Someone", 200)),
 ]
 
 REJECTED = [
@@ -248,6 +254,10 @@ REJECTED = [
     ),
     ("empty title", track(), cand(title="")),
     ("no credit, no title match", track(), cand(title="Track 1", artist="")),
+    ("other symbols", track("!!!", ("Someone",), 200, "X"), cand("???", "Someone", 200)),
+    ("one symbol more", track("..", ("Someone",), 200, "X"), cand("...", "Someone", 200)),
+    ("a band of other symbols", track("Heart", ("!!!",), 200, "X"), cand("Heart", "???", 200)),
+    ("symbol title, word candidate", track("..", ("!!!",), 200, "X"), cand("Song", "!!!", 200)),
 ]
 
 
@@ -392,6 +402,24 @@ def test_words(text: str, expected: str) -> None:
     assert words(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("!!!", Folded("!!!", "!!!")),
+        ("..", Folded("..", "..")),
+        ("÷", Folded("÷", "÷")),
+        ("( )", Folded("()", "()")),
+        (" ! ! ! ", Folded("!!!", "!!!")),
+        ("！？", Folded("!?", "!?")),
+        ("Wham!", Folded("wham", "wham")),  # words are there: the punctuation is dropped as usual
+        ("", Folded("", "")),
+        ("   ", Folded("", "")),
+    ],
+)
+def test_fold_keeps_names_of_only_symbols(text: str, expected: Folded) -> None:
+    assert fold(text) == expected
+
+
 def test_fold_transliterates() -> None:
     assert fold("Потап и Настя") == Folded("потап и настя", "potap i nastya")
     assert fold("Żółtański").ascii == "zoltanski"
@@ -442,6 +470,8 @@ def test_parse_spotify_title(title: str, core: str, full: str) -> None:
         ("Ai Kamano und Kazuki Sugawara", {"ai kamano", "kazuki sugawara"}),
         ("אבי אבורומי - Avi Aburomi", {"avi aburomi", "אבי אבורומי"}),
         ("Jay Sean - Topic", {"jay sean"}),
+        ("!!!", {"!!!"}),
+        ("!!!, Someone", {"!!!", "someone"}),
         ("Eartha Kitt, Henri Rene and his Orchestra", {"eartha kitt", "henri rene and his orchestra"}),
     ],
 )

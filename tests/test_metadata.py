@@ -258,10 +258,53 @@ def test_wrong_secret_is_a_configuration_error_that_does_not_leak_it(
     assert fake_spotify.requests == [("POST", "/api/token")]
 
 
-def test_api_401_is_a_configuration_error(fake_spotify: FakeSpotify) -> None:
+def test_a_revoked_token_is_replaced_and_the_call_retried(fake_spotify: FakeSpotify) -> None:
     meta = metadata(fake_spotify)
     meta.track(RECORDED_TRACK)
     fake_spotify.revoke_tokens()
+    fake_spotify.clear_requests()
+    assert meta.track(RECORDED_TRACK).spotify_id == RECORDED_TRACK
+    assert fake_spotify.requests == [
+        ("GET", f"/v1/tracks/{RECORDED_TRACK}"),
+        ("POST", "/api/token"),
+        ("GET", f"/v1/tracks/{RECORDED_TRACK}"),
+    ]
+    fake_spotify.clear_requests()
+    meta.track(RECORDED_TRACK)  # the new token is kept
+    assert fake_spotify.requests == [("GET", f"/v1/tracks/{RECORDED_TRACK}")]
+    assert fake_spotify.tokens_issued == 2
+
+
+def test_a_revoked_token_in_the_middle_of_paging_is_replaced(fake_spotify: FakeSpotify) -> None:
+    album_id = fake_spotify.add_album("Long", "Band", tracks=[f"T{n}" for n in range(60)])
+    meta = metadata(fake_spotify)
+    meta.track(RECORDED_TRACK)
+    fake_spotify.revoke_tokens()
+    assert len(meta.resolve("album", album_id).tracks) == 60
+    fake_spotify.revoke_tokens()
+    assert len(meta.resolve("album", album_id).tracks) == 60
+    assert fake_spotify.tokens_issued == 3
+
+
+def test_api_401_with_a_fresh_token_is_a_configuration_error(fake_spotify: FakeSpotify) -> None:
+    meta = metadata(fake_spotify)
+    meta.track(RECORDED_TRACK)
+    fake_spotify.fail(r"/v1/tracks/", 401, times=None)
+    fake_spotify.clear_requests()
+    with pytest.raises(ConfigurationError, match="SPOTIFY_CLIENT_ID/SECRET"):
+        meta.track(RECORDED_TRACK)
+    assert fake_spotify.requests == [
+        ("GET", f"/v1/tracks/{RECORDED_TRACK}"),
+        ("POST", "/api/token"),
+        ("GET", f"/v1/tracks/{RECORDED_TRACK}"),
+    ]
+
+
+def test_token_endpoint_rejecting_the_credentials_after_a_revoked_token(fake_spotify: FakeSpotify) -> None:
+    meta = metadata(fake_spotify)
+    meta.track(RECORDED_TRACK)
+    fake_spotify.revoke_tokens()
+    fake_spotify.fail("/api/token", 401, times=None, body={"error": "invalid_client"})
     with pytest.raises(ConfigurationError, match="SPOTIFY_CLIENT_ID/SECRET"):
         meta.track(RECORDED_TRACK)
 

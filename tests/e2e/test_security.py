@@ -205,11 +205,6 @@ def test_hostile_titles_get_safe_file_names_inside_download_dir(e2e: E2E) -> Non
     assert not (Path.cwd() / "pwned").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (pipeline/matching.py): a name of only punctuation or symbols normalises to nothing and scores 0 "
-    "against an identical candidate, so e.g. every song by the band !!! finds no match",
-)
 def test_names_of_only_punctuation_are_matched(e2e: E2E) -> None:
     track = e2e.spotify.add_track("..", ["!!!"])
     e2e.send(f"https://open.spotify.com/track/{track}", user=THIRD_USER)

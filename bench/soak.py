@@ -65,9 +65,18 @@ class MemoryPeaks:
         self.peaks[pid] = max(self.peaks.get(pid, 0), rss)
 
     def report(self) -> list[str]:
+        """One line per role; a role that ran as several processes (restarts) shows the largest and smallest."""
+        by_role: dict[str, list[int]] = {}
+        for pid, peak in self.peaks.items():
+            by_role.setdefault(self.roles[pid], []).append(peak)
         lines = []
-        for pid in sorted(self.peaks, key=lambda p: (self.roles[p], p)):
-            lines.append(f"  {self.roles[pid]:<16} pid {pid:>7}  peak RSS {self.peaks[pid] / 2**20:7.1f} MiB")
+        for role, peaks in sorted(by_role.items()):
+            mib = sorted(peak / 2**20 for peak in peaks)
+            if len(mib) == 1:
+                lines.append(f"  {role:<15} peak RSS {mib[0]:6.1f} MiB")
+            else:
+                spread = f"{len(mib)} processes, from {mib[0]:.1f} to {mib[-1]:.1f}"
+                lines.append(f"  {role:<15} peak RSS {mib[-1]:6.1f} MiB ({spread})")
         return lines
 
 

@@ -28,7 +28,7 @@ def main() -> int:
     except ConfigurationError as error:
         print(f"error: {error.reason}", file=sys.stderr)
         return 2
-    setup_logging(secrets_of(settings))
+    setup_logging(secrets_of(settings), settings.log_level)
     rt = runtime.configure(settings)
     app = build_application(settings, rt)
     if not settings.allowed_users:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from telegram import LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, MessageEntityType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import texts
@@ -212,10 +212,17 @@ class Handlers:
         except TelegramError as error:
             log.warning("request %s: could not send the progress message yet (%s)", meta.id, error)
         self.store.create(meta, progress_message_id=sent.message_id if sent else None, progress_text=text)
-        self.enqueue_resolve(meta.id)
+        try:
+            self.enqueue_resolve(meta.id)
+        except Exception:  # the queue is unreachable: say so rather than leave the request "reading" forever
+            log.exception("request %s: could not queue it", meta.id)
+            self.store.fail(meta.id, texts.QUEUE_DOWN)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("error while handling an update", exc_info=context.error)
+        if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
+            log.warning("Telegram unreachable: %s", context.error)  # polling retries by itself
+        else:
+            log.error("error while handling an update", exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat and update.effective_message:
             try:
                 await update.effective_message.reply_text(texts.INTERNAL_ERROR)

@@ -89,6 +89,7 @@ class TrackJobs:
             if delay is None:
                 self.store.fail(rid, too_long_reason(error))
                 return
+            self.store.set_retry_at(rid, time.time() + delay / 1000)
             raise dramatiq.Retry(str(error), delay=delay) from error
         except TransientError as error:
             log.warning("request %s: reading the link failed for now: %s", rid, error)

@@ -39,11 +39,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
-    """Configure root logging once (if nobody did) and scrub secrets on every root handler."""
+def setup_logging(secrets: Iterable[str], level: str | None = None) -> None:
+    """Configure root logging once (if nobody did) and scrub secrets on every root handler.
+
+    `level` (LOG_LEVEL) overrides the root level, also the one dramatiq's CLI set (`--verbose`)."""
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level:
+        root.setLevel(level)
     redact = RedactSecrets(secrets)
     for handler in root.handlers:
         handler.addFilter(redact)

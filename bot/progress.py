@@ -80,6 +80,10 @@ def render_progress(snapshot: RequestSnapshot, now: float) -> str:
     lines = [headline(snapshot)]
     if snapshot.phase == "resolving":
         lines.append(snapshot.meta.link)
+        if snapshot.retry_at and snapshot.retry_at > now:
+            lines.append(
+                f"⏸ Delayed: Spotify asked us to wait, next try in {format_duration(snapshot.retry_at - now)}."
+            )
         return "\n".join(lines)
     total = snapshot.total
     delivered = snapshot.delivered

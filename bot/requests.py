@@ -71,6 +71,7 @@ class RequestSnapshot(BaseModel):
     states: list[TrackState] = Field(default_factory=list)
     next_send: int = 0  # tracks before this index are delivered or settled, in order
     progress_message_id: int | None = None
+    retry_at: float | None = None  # resolving waits for a rate limit until then (epoch seconds)
 
     def count(self, *statuses: str) -> int:
         return sum(1 for state in self.states if state.status in statuses)

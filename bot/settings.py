@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -17,6 +17,7 @@ LOCAL_UPLOAD_LIMIT = 2000 * 1024 * 1024
 class ServiceSettings(PipelineSettings):
     """What both the bot and the workers need: Redis, queue tuning, limits."""
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # unset: INFO (workers: dramatiq's flags)
     # Unset = all-in-one mode: the bot runs the workers in-process with an in-memory store.
     redis_url: str | None = None
     telegram_local_mode: bool = False  # a local Bot API server: uploads up to 2000 MB

@@ -139,6 +139,11 @@ class RequestStore:
         if self.redis.exists(self._req(rid)):
             self.redis.hset(self._req(rid), mapping={"phase": "failed", "error": reason})
 
+    def set_retry_at(self, rid: str, at: float) -> None:
+        """Resolving waits for a rate limit until `at` (epoch seconds): shown in the progress message."""
+        if self.redis.exists(self._req(rid)):
+            self.redis.hset(self._req(rid), "retry_at", at)
+
     def phase(self, rid: str) -> str | None:
         return self.redis.hget(self._req(rid), "phase")
 
@@ -224,6 +229,7 @@ class RequestStore:
             states=[TrackState.model_validate_json(states[str(i)]) for i in range(count) if str(i) in states],
             next_send=int(head.get("next_send", 0)),
             progress_message_id=int(head["progress_message"]) if "progress_message" in head else None,
+            retry_at=float(head["retry_at"]) if "retry_at" in head else None,
         )
 
     # --- upload cache -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ BUTTON_EXPIRED = "This request has already finished."
 BUTTON_NOT_YOURS = "Only the person who sent this link can cancel it."
 BUTTON_INVALID = "This button is no longer valid."
 CANCELLING = "Cancelling…"
+QUEUE_DOWN = "the job queue is unavailable right now; please send the link again in a minute"
 
 
 def refusal(user_id: int | None) -> str:

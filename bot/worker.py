@@ -21,7 +21,7 @@ except ConfigurationError as error:
     print(f"error: {error.reason}", file=sys.stderr)
     raise SystemExit(2) from None
 
-setup_logging(secrets_of(settings))
+setup_logging(secrets_of(settings), settings.log_level)
 broker = runtime.configure(settings).broker
 
 from bot import actors  # noqa: E402,F401  (registers the actors on the broker configured above)

@@ -78,6 +78,8 @@ def classify_download_error(message: str, status: int | None = None) -> Pipeline
         return Unavailable("this recording is unavailable", detail=detail)
     if any(marker in text for marker in _BLOCKED):
         return SourceBlocked(detail=detail)
+    if "timed out" in text or "timeout" in text:
+        return TransientError("download timed out", detail=detail)
     return TransientError("download failed", detail=detail)
 
 

@@ -220,3 +220,12 @@ def test_proxy_setting(server: AudioServer, tmp_path: Path) -> None:
     path = download_audio(url, tmp_path, settings(ytdlp_proxy=server.base_url), cancel=never)
     assert path.read_bytes() == generate_audio("m4a")
     assert server.requests and all(r.proxied for r in server.requests)
+
+
+def test_a_read_timeout_is_reported_as_a_timeout() -> None:
+    error = classify_download_error(
+        "ERROR: [generic] a: Unable to download webpage: HTTPConnectionPool(host='127.0.0.1', port=35037): Read "
+        "timed out. (read timeout=1.0)"
+    )
+    assert isinstance(error, TransientError)
+    assert error.reason == "download timed out"

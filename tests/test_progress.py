@@ -461,3 +461,9 @@ def test_status_line_waiting() -> None:
     assert "1/3" in text
     assert "waiting" in text
     assert "in progress" not in text
+
+
+def test_resolving_shows_a_spotify_delay() -> None:
+    resolving = snapshot(phase="resolving").model_copy(update={"resolution": None, "retry_at": NOW + 120})
+    text = render_progress(resolving, NOW)
+    assert "Delayed" in text and "2 min" in text

@@ -249,3 +249,11 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def files_under(root: Path) -> list[Path]:
+    """Everything below root; tolerant of folders the processes delete while we look (os.walk skips them)."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        found += [Path(folder, name) for name in (*dirs, *files)]
+    return sorted(found)

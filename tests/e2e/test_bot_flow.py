@@ -94,7 +94,7 @@ def test_cached_track_is_resent_by_file_id(e2e: E2E) -> None:
 
 
 def test_cancel_button_stops_a_playlist(e2e: E2E) -> None:
-    ids = [e2e.spotify.add_track(f"Slow Song {n}", "Snail") for n in range(1, 13)]
+    ids = [e2e.spotify.add_track(f"Slow Song {n} [fake: slow]", "Snail") for n in range(1, 13)]
     playlist_id = e2e.spotify.add_playlist("Slow Jams", "Snail Fan", ids, owned=True)
     e2e.system.start_worker(threads=1)
     e2e.system.start_bot()
@@ -118,7 +118,7 @@ def test_cancel_button_stops_a_playlist(e2e: E2E) -> None:
 
 
 def test_cancel_command(e2e: E2E) -> None:
-    ids = [e2e.spotify.add_track(f"Tune {n}", "Band") for n in range(1, 10)]
+    ids = [e2e.spotify.add_track(f"Tune {n} [fake: slow]", "Band") for n in range(1, 10)]
     album_like = e2e.spotify.add_playlist("Many Tunes", "DJ", ids, owned=True)
     e2e.system.start_worker(threads=1)
     e2e.system.start_bot()

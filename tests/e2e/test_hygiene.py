@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import E2E, running_e2e
 from tests.fakes.spotify_server import FakeSpotify
+from tests.system import files_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -52,10 +53,6 @@ def e2e(tmp_path: Path, redis_proc) -> Iterator[E2E]:  # type: ignore[no-untyped
     redis_url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
     with FakeSpotify() as spotify, running_e2e(tmp_path, redis_url, spotify, **settings) as system:
         yield system
-
-
-def files_under(root: Path) -> list[Path]:
-    return sorted(root.rglob("*")) if root.exists() else []
 
 
 def plant_orphan(downloads: Path, rid: str, age_s: float) -> Path:

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.conftest import E2E, OTHER_USER, STRANGER, USER, id3_of, running_e2e
 from tests.fakes.spotify_server import FakeSpotify
 from tests.fakes.telegram_server import DEFAULT_TOKEN
-from tests.system import Process
+from tests.system import Process, files_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -179,7 +179,7 @@ NASTY_TITLES = [
 
 def test_hostile_titles_get_safe_file_names_inside_download_dir(e2e: E2E) -> None:
     workdir = e2e.system.workdir
-    before = {p for p in workdir.rglob("*") if not p.is_relative_to(e2e.system.logs)}
+    before = {p for p in files_under(workdir) if not p.is_relative_to(e2e.system.logs)}
     album = e2e.spotify.add_album(
         "Nasty Names", "Various", [{"title": title, "artists": artists} for title, artists in NASTY_TITLES]
     )
@@ -198,10 +198,10 @@ def test_hostile_titles_get_safe_file_names_inside_download_dir(e2e: E2E) -> Non
         assert stem.upper() not in RESERVED_STEMS and stem.split(".")[0].upper() not in RESERVED_STEMS, name
         assert str(id3_of(audio.data)["TIT2"]) == title, "the tag keeps the real title"
 
-    after = {p for p in workdir.rglob("*") if not p.is_relative_to(e2e.system.logs)}
+    after = {p for p in files_under(workdir) if not p.is_relative_to(e2e.system.logs)}
     outside = sorted(str(p) for p in after - before if not p.is_relative_to(e2e.downloads))
     assert outside == [], f"written outside DOWNLOAD_DIR: {outside}"
-    assert not [p for p in workdir.rglob("*") if p.name in ("passwd", "pwned", "pwned2")]
+    assert not [p for p in files_under(workdir) if p.name in ("passwd", "pwned", "pwned2")]
     assert not (Path.cwd() / "pwned").exists()
 
 

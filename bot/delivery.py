@@ -236,21 +236,26 @@ class Delivery:
         snapshot.states[index].reason = reason
         return True
 
+    def _progress_check(self, snapshot: RequestSnapshot, now: float) -> tuple[str, bool, bool]:
+        """The progress text now, whether the message already shows it, and whether an edit is due
+        (PROGRESS_INTERVAL passed since the last one): the one place that rule lives."""
+        text = render_progress(snapshot, now)
+        last_text, last_at = self.store.progress_memo(snapshot.meta.id)
+        return text, text == last_text, now - last_at >= self.settings.progress_interval
+
     def _progress_due(self, snapshot: RequestSnapshot) -> bool:
         """The progress message shows stale text and PROGRESS_INTERVAL has passed since its last edit."""
-        now = time.time()
-        last_text, last_at = self.store.progress_memo(snapshot.meta.id)
-        return render_progress(snapshot, now) != last_text and now - last_at >= self.settings.progress_interval
+        _, current, due = self._progress_check(snapshot, time.time())
+        return due and not current
 
     async def _update_progress(self, snapshot: RequestSnapshot) -> bool:
         """Edit the progress message if due; True when the message shows the current text."""
         rid, chat_id = snapshot.meta.id, snapshot.meta.chat_id
         now = time.time()
-        text = render_progress(snapshot, now)
-        last_text, last_at = self.store.progress_memo(rid)
-        if text == last_text:
+        text, current, due = self._progress_check(snapshot, now)
+        if current:
             return True
-        if now - last_at < self.settings.progress_interval or not self.pacer.ready(chat_id):
+        if not due or not self.pacer.ready(chat_id):
             return False
         markup = None if snapshot.settled else cancel_keyboard(rid)
         try:

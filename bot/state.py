@@ -115,24 +115,20 @@ class RequestStore:
         head = self._req(rid)
         track_map = {str(i): t.model_dump_json() for i, t in enumerate(tracks)}
         state_map = {str(i): s.model_dump_json() for i, s in enumerate(states)}
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(head)
-                    if not pipe.exists(head) or pipe.hexists(head, "finished_at"):
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    if tracks:
-                        pipe.hset(self._tracks(rid), mapping=track_map)
-                        pipe.hset(self._states(rid), mapping=state_map)
-                    pipe.hset(head, mapping={"resolution": resolution.model_dump_json(), "phase": "running"})
-                    for key in self._request_keys(rid):
-                        pipe.expire(key, ACTIVE_TTL)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
+
+        def store(pipe: redis.client.Pipeline) -> bool:
+            if not pipe.exists(head) or pipe.hexists(head, "finished_at"):
+                return False
+            pipe.multi()
+            if tracks:
+                pipe.hset(self._tracks(rid), mapping=track_map)
+                pipe.hset(self._states(rid), mapping=state_map)
+            pipe.hset(head, mapping={"resolution": resolution.model_dump_json(), "phase": "running"})
+            for key in self._request_keys(rid):
+                pipe.expire(key, ACTIVE_TTL)
+            return True
+
+        return self.redis.transaction(store, head, value_from_callable=True)
 
     def fail(self, rid: str, reason: str) -> None:
         """Resolving failed; a no-op once the request expired, so no key is left without a TTL."""
@@ -169,25 +165,20 @@ class RequestStore:
         (only the bot's sender does that: ready → sent, or ready → failed when Telegram refuses a file).
         """
         key, field = self._states(rid), str(index)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.hget(key, field)
-                    if raw is None:
-                        pipe.unwatch()
-                        return None
-                    current = TrackState.model_validate_json(raw)
-                    if (current.terminal and not force) or (expect is not None and current.status not in expect):
-                        pipe.unwatch()
-                        return None
-                    new = TrackState.model_validate({**current.model_dump(), **changes})
-                    pipe.multi()
-                    pipe.hset(key, field, new.model_dump_json())
-                    pipe.execute()
-                    return new
-                except redis.WatchError:
-                    continue
+
+        def change(pipe: redis.client.Pipeline) -> TrackState | None:
+            raw = pipe.hget(key, field)
+            if raw is None:
+                return None
+            current = TrackState.model_validate_json(raw)
+            if (current.terminal and not force) or (expect is not None and current.status not in expect):
+                return None
+            new = TrackState.model_validate({**current.model_dump(), **changes})
+            pipe.multi()
+            pipe.hset(key, field, new.model_dump_json())
+            return new
+
+        return self.redis.transaction(change, key, value_from_callable=True)
 
     def mark_queued(self, rid: str, index: int) -> bool:
         return self.update_state(rid, index, expect=("pending",), status="queued") is not None

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import psutil
 
+from tests.e2e.conftest import OTHER_USER, USER, running_e2e
 from tests.fakes.audio_server import AudioServer
 from tests.fakes.spotify_server import FakeSpotify
 from tests.fakes.telegram_server import FakeTelegram
-from tests.system import BotSystem, Process, RedisServer
+from tests.system import Process, RedisServer
 
-USERS = (1001, 1002)
+USERS = (USER, OTHER_USER)  # the users running_e2e allows
 PLAYLIST_SIZE = 50
 SAMPLE_EVERY = 0.5
 FAILED = re.compile(r"❌ (\d+) failed")
@@ -147,25 +148,13 @@ def run(tracks: int, kill_every: float, deadline: float, seed: int, download_sec
     with (
         RedisServer(workdir / "redis") as redis_server,
         FakeSpotify() as spotify,
-        FakeTelegram() as telegram,
         AudioServer(seconds=1.0, slow_seconds=download_seconds) as audio,
     ):
         requests = make_requests(spotify, tracks)
         audio.set_plan("Soak", ["slow"])  # downloads take `download_seconds`: the workers stay the bottleneck
-        env = {
-            **telegram.env(),
-            **spotify.env(),
-            **audio.env(),
-            "REDIS_URL": redis_server.url,
-            "ALLOWED_USERS": ",".join(map(str, USERS)),
-            "DOWNLOAD_DIR": str(workdir / "downloads"),
-            "PROGRESS_INTERVAL": "2",
-            "CHAT_SEND_INTERVAL": "0.2",
-            "HTTP_TIMEOUT": "5",
-            "DOWNLOAD_TIMEOUT": "30",
-        }
-        system = BotSystem(workdir, env)
-        try:
+        # The end-to-end tests' wiring (same fakes, settings and users); the system stops when the block ends.
+        with running_e2e(workdir, redis_server.url, spotify, audio=audio, PROGRESS_INTERVAL="2") as e2e:
+            telegram, system = e2e.telegram, e2e.system
             worker = system.start_worker(processes=2, threads=2, restart=True)
             bot = system.start_bot()
             for request in requests:
@@ -186,8 +175,6 @@ def run(tracks: int, kill_every: float, deadline: float, seed: int, download_sec
                 time.sleep(SAMPLE_EVERY)
             elapsed = time.monotonic() - started
             done = finished(telegram, requests)
-        finally:
-            system.stop_all()
         print(
             f"soak: {tracks} tracks ({download_seconds:g} s downloads), 2 worker processes x 2 threads, "
             f"one SIGKILLed every {kill_every:g} s"

@@ -97,7 +97,8 @@ class Handlers:
         message = update.effective_message
         assert message
         now = time.time()
-        snapshots = [s for rid in self.store.chat_active(message.chat.id) if (s := self.store.load(rid))]
+        active = (self.store.load(rid) for rid in self.store.chat_active(message.chat.id))
+        snapshots = [s for s in active if s and not s.settled]  # settled = over for the user, even if not yet closed
         if not snapshots:
             await self._reply(message, texts.NOTHING_RUNNING)
             return

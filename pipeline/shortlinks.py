@@ -3,36 +3,53 @@
 A thin adapter at the edge: redirects are followed one by one (never more than five) so that the
 final open.spotify.com address is read from the Location header without ever fetching Spotify itself;
 when the service answers with an HTML page instead, the page is searched for an open.spotify.com link.
+
+A short link is attacker-chosen input, so redirects must not turn the bot into a proxy into its own network
+(SSRF): a spotify.link URL goes to the configured base URL (trusted as the operator set it, so tests can use a
+local server), any other URL only to a Spotify host (`is_spotify_host`) whose every address is public.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import re
-from typing import Final
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pipeline.errors import RateLimited, TransientError
-from pipeline.links import (
-    REASON_OTHER_SPOTIFY_PAGE,
-    ParsedLink,
-    RejectedLink,
-    ShortLink,
-    SpotifyRef,
-    is_spotify_host,
-    parse_link,
-)
+from pipeline.errors import BadInput, RateLimited, TransientError
+from pipeline.links import REASON_OTHER_SPOTIFY_PAGE, ParsedLink, RejectedLink, ShortLink, SpotifyRef, parse_link
 
-__all__ = ["MAX_REDIRECTS", "REASON_DEAD_SHORT_LINK", "resolve_short_link"]
+__all__ = [
+    "MAX_REDIRECTS",
+    "REASON_DEAD_SHORT_LINK",
+    "REASON_OUTSIDE_SPOTIFY",
+    "Resolver",
+    "is_public_address",
+    "is_spotify_host",
+    "resolve_short_link",
+]
+
+# socket.getaddrinfo's shape: (host, port) -> [(family, type, proto, canonname, sockaddr)], sockaddr[0] the address.
+Resolver = Callable[[str, int], Iterable[tuple[Any, Any, Any, Any, tuple[Any, ...]]]]
 
 MAX_REDIRECTS: Final = 5
 REASON_DEAD_SHORT_LINK: Final = (
     "This spotify.link short link doesn't lead to a track, album or playlist; "
     "open it in Spotify and copy the full link instead."
 )
+REASON_OUTSIDE_SPOTIFY: Final = (
+    "This spotify.link short link leads outside Spotify, so it wasn't opened; "
+    "send a link to a Spotify track, album or playlist instead."
+)
 _SHORT_PREFIXES: Final = ("https://spotify.link/", "http://spotify.link/")
+_SHORT_HOSTS: Final = frozenset({"spotify.link", "spotify.app.link"})
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_HOST_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_BODY: Final = 1 << 20  # a redirect page is a few kB; never read an endless body
 # Also matches the JSON-escaped form (https:\/\/open.spotify.com\/track\/…) found in inline scripts.
@@ -45,40 +62,68 @@ def resolve_short_link(
     session: requests.Session | None = None,
     timeout: float = 10,
     base_url: str = "https://spotify.link/",
+    resolver: Resolver = socket.getaddrinfo,
 ) -> ParsedLink:
     """What `link` leads to: a SpotifyRef, or a RejectedLink saying why not.
 
     Raises TransientError (RateLimited on 429) when the service cannot be reached or fails; retrying may help.
-    `base_url` replaces the `https://spotify.link/` prefix, so tests can point it at a local server.
+    Raises BadInput (REASON_OUTSIDE_SPOTIFY) when it leads to a host other than Spotify's or to a private address.
+    `base_url` replaces the `https://spotify.link/` prefix, so tests can point it at a local server; `resolver`
+    looks up the addresses of any other host before it is fetched, so tests can do without DNS.
     """
     own_session = session is None
     http = session if session is not None else requests.Session()
     try:
-        return _follow(link, http, timeout, base_url)
+        return _follow(link, http, timeout, base_url, resolver)
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
         return _dead(link)
     except requests.RequestException as error:
         raise TransientError("couldn't reach spotify.link to open the short link", detail=repr(error)) from error
+    except ValueError:  # a malformed Location, e.g. "http://[::1" or a port out of range
+        return _dead(link)
     finally:
         if own_session:
             http.close()
 
 
-def _follow(link: ShortLink, http: requests.Session, timeout: float, base_url: str) -> ParsedLink:
-    url = _rebase(link.url, base_url)
+def is_spotify_host(host: str) -> bool:
+    """True for the hosts a short link may lead to: spotify.link, spotify.app.link, spotify.com and its subdomains.
+
+    Stricter than `pipeline.links.is_spotify_host` on purpose: only plain ASCII DNS labels, so a host that URL
+    parsers read differently ("evil.net\\.spotify.com" is evil.net to urllib3) is refused, not guessed at.
+    """
+    if not host.isascii():
+        return False
+    name = host.lower().removesuffix(".")
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return False
+    return name in _SHORT_HOSTS or name == "spotify.com" or name.endswith(".spotify.com")
+
+
+def is_public_address(address: str) -> bool:
+    """False for a loopback, private, link-local, reserved, multicast or otherwise non-global address."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    special = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+    return ip.is_global and not (special or ip.is_unspecified)
+
+
+def _follow(link: ShortLink, http: requests.Session, timeout: float, base_url: str, resolver: Resolver) -> ParsedLink:
+    target = link.url  # as production sees it: relative redirects resolve against spotify.link, not the base URL
     for _ in range(MAX_REDIRECTS + 1):
+        url = _connect_to(target, base_url, resolver)
         with http.get(url, allow_redirects=False, timeout=timeout, stream=True) as response:
             status = response.status_code
             if status in _REDIRECTS:
                 location = response.headers.get("Location")
                 if not location:
                     return _dead(link)
-                target = urljoin(url, location)
+                target = urljoin(target, location)
                 if _is_spotify_destination(target):
                     return _final(link, parse_link(target))
-                if urlsplit(target).scheme not in ("http", "https"):
+                if urlsplit(target).scheme not in _DEFAULT_PORTS:
                     return _dead(link)
-                url = _rebase(target, base_url)
                 continue
             if status == 429:
                 raise RateLimited(retry_after=_retry_after(response), detail=f"spotify.link answered 429 for {url}")
@@ -92,10 +137,24 @@ def _follow(link: ShortLink, http: requests.Session, timeout: float, base_url: s
     return _dead(link)  # a redirect loop, or a chain longer than anyone needs
 
 
-def _rebase(url: str, base_url: str) -> str:
+def _connect_to(url: str, base_url: str, resolver: Resolver) -> str:
+    """Where to send the request for `url`; raises BadInput unless that is safe (see the module docstring)."""
     for prefix in _SHORT_PREFIXES:
         if url.startswith(prefix):
             return base_url.rstrip("/") + "/" + url.removeprefix(prefix)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in _DEFAULT_PORTS or not is_spotify_host(host):
+        raise BadInput(REASON_OUTSIDE_SPOTIFY, detail=f"refused to open {url[:200]!r}: not a Spotify host")
+    try:
+        addresses = {str(info[4][0]) for info in resolver(host, parts.port or _DEFAULT_PORTS[parts.scheme])}
+    except OSError as error:
+        raise TransientError("couldn't reach spotify.link to open the short link", detail=repr(error)) from error
+    private = sorted(address for address in addresses if not is_public_address(address))
+    if private or not addresses:
+        raise BadInput(
+            REASON_OUTSIDE_SPOTIFY, detail=f"refused to open {url[:200]!r}: {host} is at {private or 'no address'}"
+        )
     return url
 
 
@@ -103,7 +162,7 @@ def _is_spotify_destination(url: str) -> bool:
     if url.lower().startswith("spotify:"):
         return True
     host = urlsplit(url).hostname or ""
-    return is_spotify_host(host) and host not in ("spotify.link", "spotify.app.link")
+    return is_spotify_host(host) and host.removesuffix(".") not in _SHORT_HOSTS
 
 
 def _final(link: ShortLink, parsed: ParsedLink | None) -> ParsedLink:

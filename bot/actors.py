@@ -10,15 +10,17 @@ import dramatiq
 from bot import runtime
 from bot.jobs import TrackJobs
 from pipeline.errors import Cancelled, PermanentError
+from pipeline.track_job import worst_case_seconds
 
 RESOLVE_QUEUE = "resolve"
 TRACK_QUEUE = "tracks"
+RESOLVE_TIME_LIMIT_MS = 5 * 60_000
 
 
 @cache
 def jobs() -> TrackJobs:
     current = runtime.current()
-    return TrackJobs(current.settings, current.store)
+    return TrackJobs(current.settings, current.worker_store)
 
 
 @dramatiq.actor(
@@ -26,7 +28,7 @@ def jobs() -> TrackJobs:
     max_retries=6,
     min_backoff=2_000,
     max_backoff=120_000,
-    time_limit=5 * 60_000,
+    time_limit=RESOLVE_TIME_LIMIT_MS,
     throws=(PermanentError,),
     on_retry_exhausted="resolve_gave_up",
 )
@@ -39,7 +41,8 @@ def resolve_request(rid: str) -> None:
     max_retries=5,
     min_backoff=5_000,
     max_backoff=300_000,
-    time_limit=30 * 60_000,
+    # Above the worst case of the steps' own timeouts: a run is only cut when it is really stuck.
+    time_limit=int(worst_case_seconds(runtime.current().settings) * 1000),
     throws=(PermanentError, Cancelled),
     on_retry_exhausted="track_gave_up",
 )

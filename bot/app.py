@@ -13,14 +13,19 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot.delivery import Delivery
+from bot.delivery import Delivery, Enqueue
 from bot.handlers import Handlers
 from bot.pacing import ChatPacer
+from bot.recovery import Limits
 from bot.runtime import Runtime
 from bot.settings import BotSettings
+from pipeline.track_job import worst_case_seconds
+
+BURST = 3  # calls that may go to one chat at once (reply, audio, summary of a cached song)
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +39,11 @@ COMMANDS = [
 def build_application(settings: BotSettings, rt: Runtime) -> Application:
     from bot import actors  # after runtime.configure(): actors bind to its broker
 
-    pacer = ChatPacer(settings.chat_send_interval)
-    handlers = Handlers(settings, rt.store, pacer, actors.enqueue_resolve)
-
-    def enqueue_track(rid: str, index: int) -> None:
-        actors.enqueue_track(rid, index, settings.track_max_retries)
-
+    pacer = ChatPacer(settings.chat_send_interval, burst=BURST)
+    enqueue = Enqueue(
+        resolve=actors.enqueue_resolve,
+        track=lambda rid, index: actors.enqueue_track(rid, index, settings.track_max_retries),
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -50,22 +54,28 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     )
     if settings.telegram_file_url:
         builder = builder.base_file_url(settings.telegram_file_url)
-    delivery_task: list[asyncio.Task[None]] = []
+    store = rt.request_store()  # connects lazily, inside the application's event loop
+    handlers = Handlers(settings, store, pacer, enqueue.resolve)
+    running: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application) -> None:
-        await app.bot.set_my_commands(COMMANDS)
-        delivery = Delivery(app.bot, rt.store, settings, enqueue_track, pacer)
+        delivery = Delivery(
+            app.bot, store, settings, enqueue, pacer, limits=recovery_limits(settings), all_in_one=rt.all_in_one
+        )
         app.bot_data["delivery"] = delivery
-        delivery_task.append(asyncio.create_task(delivery.run()))
+        running.append(asyncio.create_task(delivery.run(), name="delivery"))
+        await app.bot.set_my_commands(COMMANDS)
         log.info("bot @%s is up", app.bot.username)
 
     async def post_stop(app: Application) -> None:
         delivery: Delivery | None = app.bot_data.get("delivery")
         if delivery:
             delivery.stop()
-            await asyncio.gather(*delivery_task, return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
+            await delivery.store.redis.aclose()
 
     app = builder.post_init(post_init).post_stop(post_stop).build()
+    app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     app.add_handler(CommandHandler(["start", "help"], handlers.help))
     app.add_handler(CommandHandler("status", handlers.status))
     app.add_handler(CommandHandler("cancel", handlers.cancel))
@@ -74,6 +84,20 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     app.add_handler(MessageHandler(filters.ALL, handlers.message))
     app.add_error_handler(handlers.on_error)
     return app
+
+
+def recovery_limits(settings: BotSettings) -> Limits:
+    """When the reconciler treats a track or a link as stuck (see bot.recovery)."""
+    from bot.actors import RESOLVE_TIME_LIMIT_MS
+
+    run = worst_case_seconds(settings)
+    return Limits(
+        queued_stale=15 * 60,
+        run_overdue=run + 5 * 60,
+        retry_overdue=run + 10 * 60,
+        max_attempts=settings.track_max_retries + 3,
+        resolve_overdue=2 * RESOLVE_TIME_LIMIT_MS / 1000,
+    )
 
 
 def run(app: Application) -> None:

@@ -1,15 +1,15 @@
-"""The result handler: the one paced sender for every chat, living in the bot process.
+"""The result handler in the bot process: follows the events, schedules tracks, and runs one sender per chat.
 
-Each tick it walks the active requests (state in Redis) and, per chat, in order:
-1. tops up the request's window of queued track messages (fairness: a 500-track playlist keeps only
-   TRACK_WINDOW messages in the queue, so another chat's track waits behind a few tracks, not 500);
-2. sends the ready tracks strictly in album/playlist order (a file, or a cached file_id);
-3. edits the progress message, at most once per PROGRESS_INTERVAL and never to identical text;
-4. when settled, writes the final summary, removes leftover files and lets the state expire.
+- **Events, not ticks.** Workers announce every transition on a Redis stream (`bot.schema`); the bot
+  blocks on it, applies each change to its live copy of the request (`bot.request_view`) and wakes that
+  chat's sender (`bot.chat_sender`). The work per event is one track's state, whatever the playlist's size.
+- **Fair share.** After each batch of events the scheduler (`bot.scheduling`) fills the free worker slots:
+  a request alone uses every live worker thread, several share them.
+- **Self-healing.** A slow reconciliation (every RECONCILE_SECONDS, and after Redis comes back) re-reads
+  every open request, re-drives what is stuck (`bot.recovery`), sweeps crash leftovers from the bot's own
+  work area, and in all-in-one mode lets the in-memory store drop expired keys.
 
-State is re-read from Redis every tick, so a restarted bot resumes where it stopped; a track is
-marked "sent" right after Telegram accepts it and the delivery pointer never goes back, so a
-retried or duplicated track message is never delivered twice.
+Every Redis call here is asynchronous; a Redis outage pauses delivery (logged once) and never the bot.
 """
 
 from __future__ import annotations
@@ -18,35 +18,41 @@ import asyncio
 import contextlib
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from redis.exceptions import RedisError
+from telegram import Bot
 
+from bot import schema
+from bot.chat_sender import ChatSender
+from bot.lifecycle import RequestStatus
 from bot.pacing import ChatPacer
-from bot.progress import render_progress
-from bot.requests import RequestSnapshot
+from bot.recovery import GAVE_UP, RESOLVE_GAVE_UP, Limits, resolve_repair, track_repair
+from bot.request_store import RequestStore
+from bot.request_view import RequestView
+from bot.requests import TrackState
+from bot.scheduling import allocate, hold_limit_for, slots_for
 from bot.settings import BotSettings
-from bot.state import RequestStore
+from bot.work_area import WorkArea
+from bot.worker_presence import STALE_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.5
-UPLOAD_TIMEOUT = 600.0
-INFLIGHT = ("queued", "running", "retrying")
-SWEEP_EVERY = 60.0  # seconds between sweeps of DOWNLOAD_DIR (at most; see Delivery.sweep_every)
+EVENT_BLOCK_MS = 1000
+RECONCILE_SECONDS = 30.0
+CAPACITY_SECONDS = 2.0
+SWEEP_EVERY = 60.0  # seconds between sweeps of the work area (at most; see Delivery.sweep_every)
+KEYSPACE_WALK_SECONDS = 600.0  # all-in-one: fakeredis frees expired keys only when it walks them
 
 
-def cancel_keyboard(rid: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton("✖ Cancel", callback_data=f"cancel:{rid}")]])
+@dataclass(frozen=True)
+class Enqueue:
+    """Sends the Dramatiq messages; synchronous (the broker's client), so the bot calls them in a thread."""
 
-
-def retry_after_seconds(error: RetryAfter) -> float:
-    value = error.retry_after
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+    resolve: Callable[[str], None]
+    track: Callable[[str, int], None]
 
 
 class Delivery:
@@ -55,238 +61,274 @@ class Delivery:
         bot: Bot,
         store: RequestStore,
         settings: BotSettings,
-        enqueue_track: Callable[[str, int], None],
+        enqueue: Enqueue,
         pacer: ChatPacer,
+        *,
+        limits: Limits,
+        all_in_one: bool = False,
     ) -> None:
         self.bot = bot
         self.store = store
         self.settings = settings
-        self.enqueue_track = enqueue_track
+        self.enqueue = enqueue
         self.pacer = pacer
-        self._chat_tasks: dict[int, asyncio.Task[None]] = {}
-        self._stopping = asyncio.Event()
+        self.limits = limits
+        self.all_in_one = all_in_one
+        self.work_area = WorkArea(settings.download_dir)
+        self.views: dict[str, RequestView] = {}
+        self.senders: dict[int, ChatSender] = {}
+        self._sender_tasks: dict[int, asyncio.Task[None]] = {}
+        self.capacity = 0  # live worker threads
+        self.stopping = False
+        self._stop = asyncio.Event()
+        self._schedule_due = asyncio.Event()
         self.orphan_age = settings.orphan_minutes * 60
         # Sweep at least twice per orphan age: with a short ORPHAN_MINUTES orphans go promptly too.
         self.sweep_every = min(SWEEP_EVERY, self.orphan_age / 2)
 
-    # --- the loop -----------------------------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------------------
     async def run(self) -> None:
-        last_sweep = -math.inf  # the first sweep at start: a crash's leftovers go at once
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-                if time.monotonic() - last_sweep > self.sweep_every:
-                    last_sweep = time.monotonic()
-                    self.sweep()
-            except Exception:  # Redis down, a bug in one request: keep serving the others
-                log.exception("delivery tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), TICK_SECONDS)
-        if self._chat_tasks:
-            await asyncio.gather(*self._chat_tasks.values(), return_exceptions=True)
+        """Follow the events and keep everything moving until `stop()`."""
+        tasks = [
+            asyncio.create_task(self._follow_events(), name="delivery-events"),
+            asyncio.create_task(self._maintain(), name="delivery-maintenance"),
+            asyncio.create_task(self._scheduler(), name="delivery-scheduler"),
+        ]
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, *self._sender_tasks.values(), return_exceptions=True)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.stopping = True
+        self._stop.set()
+        for sender in self.senders.values():
+            sender.wake()
 
-    def sweep(self, now: float | None = None) -> list[Path]:
-        """Remove request folders that no active request owns (left by a crash or a late worker)."""
-        root = self.settings.download_dir
-        if not root.is_dir():
-            return []
-        now = time.time() if now is None else now
-        active = set(self.store.active())
-        removed = []
-        for entry in root.iterdir():
-            if entry.is_dir() and entry.name not in active and now - entry.stat().st_mtime > self.orphan_age:
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry)
-        if removed:
-            log.info("swept %d orphaned folder(s) from %s", len(removed), root)
-        return removed
-
-    async def tick(self) -> None:
-        by_chat: dict[int, list[str]] = {}
-        for rid in self.store.active():
-            meta = self.store.meta(rid)
-            if meta is None:
-                self.store.forget(rid)
-                continue
-            by_chat.setdefault(meta.chat_id, []).append(rid)
-        for chat_id, rids in by_chat.items():
-            task = self._chat_tasks.get(chat_id)
-            if task is None or task.done():
-                self._chat_tasks[chat_id] = asyncio.create_task(self._serve_chat(rids))
-        for chat_id in [c for c, t in self._chat_tasks.items() if t.done()]:
-            del self._chat_tasks[chat_id]
-
-    async def _serve_chat(self, rids: list[str]) -> None:
-        for rid in rids:
-            if self._stopping.is_set():
-                return
+    # --- events -----------------------------------------------------------------------------------
+    async def _follow_events(self) -> None:
+        position: str | None = None
+        failures = 0
+        while not self.stopping:
             try:
-                await self.advance(rid)
+                if position is None:  # at start and after an outage: read everything afresh, then follow
+                    position = await self.store.last_event_id()
+                    await self.reconcile()
+                position, events = await self.store.events(position, EVENT_BLOCK_MS)
+                if failures:
+                    log.info("storage reachable again: delivery resumes")
+                failures = 0
+                await self._apply_events(events)
+            except RedisError as error:
+                failures += 1
+                position = None
+                if failures == 1:
+                    log.warning("storage unreachable (%s): delivery pauses until it is back", error)
+                await self._pause(min(5.0, 0.5 * 2**failures))
             except Exception:
-                log.exception("request %s: delivery step failed", rid)
+                log.exception("delivery: handling events failed")
+                await self._pause(1.0)
 
-    # --- one request --------------------------------------------------------------------------------
-    async def advance(self, rid: str) -> None:
-        snapshot = self.store.load(rid)
-        if snapshot is None:
-            self.store.forget(rid)
-            return
-        if snapshot.phase == "running" and not snapshot.cancelled:
-            self._top_up(snapshot)
-            if not self._progress_due(snapshot):  # a due edit goes first, or a stream of tracks starves it
-                await self._deliver_ready(snapshot)
-        if await self._update_progress(snapshot) and snapshot.settled:
-            self._finish(snapshot)
+    async def _apply_events(self, events: list[tuple[str, str, str]]) -> None:
+        reload: set[str] = set()
+        touched: set[int] = set()
+        for rid, index, raw in events:
+            view = self.views.get(rid)
+            if index == schema.REQUEST_EVENT or view is None:
+                reload.add(rid)
+            elif view.set_state(int(index), TrackState.model_validate_json(raw)):
+                touched.add(view.chat_id)
+        for rid in reload:
+            view = await self._load(rid)
+            if view is not None:
+                touched.add(view.chat_id)
+        for chat_id in touched:
+            self._wake_chat(chat_id)
+        if events:
+            self.request_schedule()
 
-    def _top_up(self, snapshot: RequestSnapshot) -> None:
-        rid = snapshot.meta.id
-        inflight = sum(1 for s in snapshot.states if s.status in INFLIGHT)
-        position = self.store.next_enqueue(rid)
-        start = position
-        while inflight < self.settings.track_window and position < snapshot.total:
-            if snapshot.states[position].status == "pending":
-                self.enqueue_track(rid, position)
-                self.store.mark_queued(rid, position)
-                snapshot.states[position].status = "queued"
-                inflight += 1
-            position += 1
-        if position != start:
-            self.store.set_next_enqueue(rid, position)
-
-    async def _deliver_ready(self, snapshot: RequestSnapshot) -> None:
-        rid, chat_id = snapshot.meta.id, snapshot.meta.chat_id
-        while snapshot.next_send < snapshot.total and not self._stopping.is_set():
-            state = snapshot.states[snapshot.next_send]
-            if state.status == "ready":
-                if not self.pacer.ready(chat_id) or not await self._send_track(snapshot, snapshot.next_send):
-                    return
-            elif state.status not in ("sent", "failed", "cancelled"):
-                return
-            snapshot.next_send += 1
-            self.store.set_next_send(rid, snapshot.next_send)
-
-    async def _send_track(self, snapshot: RequestSnapshot, index: int) -> bool:
-        """Send one ready track; True when it is settled (sent, or failed for good)."""
-        rid, chat_id = snapshot.meta.id, snapshot.meta.chat_id
-        state, track = snapshot.states[index], snapshot.tracks[index]
-        audio_key = self.settings.audio_settings_key
-        thumbnail = None
-        filename = None
-        if state.file_id:
-            audio: str | Path = state.file_id
+    async def _load(self, rid: str) -> RequestView | None:
+        """Read one request afresh into the live copy (None when it is gone or closed)."""
+        snapshot = await self.store.load(rid)
+        if snapshot is None or snapshot.closed:
+            self.views.pop(rid, None)
+            return None
+        view = self.views.get(rid)
+        if view is None:
+            view = self.views[rid] = RequestView(snapshot)
         else:
-            if not state.path or not Path(state.path).is_file():
-                return self._fail_track(snapshot, index, "the downloaded file was lost; please send the link again")
-            audio = Path(state.path)
-            filename = audio.name
-            thumbnail = Path(state.thumb_path) if state.thumb_path and Path(state.thumb_path).is_file() else None
+            view.replace(snapshot)
+        return view
+
+    # --- scheduling -------------------------------------------------------------------------------
+    def request_schedule(self) -> None:
+        self._schedule_due.set()
+
+    async def _scheduler(self) -> None:
+        while not self.stopping:
+            await self._schedule_due.wait()
+            self._schedule_due.clear()
+            try:
+                await self.schedule()
+            except RedisError as error:
+                log.warning("scheduling paused: storage unreachable (%s)", error)
+                await self._pause(1.0)
+                self.request_schedule()
+            except Exception:
+                log.exception("scheduling failed")
+
+    async def schedule(self) -> None:
+        """Queue the tracks the free worker slots go to (and retry messages that could not be sent)."""
+        views = sorted(self.views.values(), key=lambda v: v.snapshot.meta.created_at)
+        for view in views:
+            for index in sorted(view.unqueued):
+                await self._send_track_message(view, index)
+        demands = [d for view in views if (d := view.demand()) is not None]
+        window = self.settings.track_window or math.inf
+        picks = allocate(demands, slots_for(self.capacity), window=window, hold_limit=hold_limit_for(self.capacity))
+        for rid in picks:
+            view = self.views.get(rid)
+            index = view.next_waiting() if view else None
+            if view is None or index is None:
+                continue
+            state = await self.store.queue(rid, index)
+            if state is None:  # the copy was behind: read the track again
+                fresh = await self.store.state(rid, index)
+                if fresh is not None:
+                    view.set_state(index, fresh)
+                continue
+            view.set_state(index, state)
+            view.unqueued.add(index)
+            await self._send_track_message(view, index)
+
+    async def _send_track_message(self, view: RequestView, index: int) -> None:
         try:
-            message = await self.bot.send_audio(
-                chat_id,
-                audio,
-                title=state.title or track.title,
-                performer=state.performer or ", ".join(track.artists),
-                duration=round(state.duration_s) if state.duration_s else None,
-                thumbnail=thumbnail,
-                filename=filename,
-                read_timeout=UPLOAD_TIMEOUT,
-                write_timeout=UPLOAD_TIMEOUT,
-            )
-        except RetryAfter as error:
-            self.pacer.retry_after(chat_id, retry_after_seconds(error))
-            return False
-        except Forbidden:
-            log.info("chat %s blocked the bot: cancelling request %s", chat_id, rid)
-            self.store.cancel(rid)
-            snapshot.cancelled = True
-            return False
-        except BadRequest as error:
-            log.warning("request %s track %d refused by Telegram: %s", rid, index, error)
-            if state.file_id:
-                self.store.drop_upload(audio_key, track.spotify_id)
-            self.pacer.sent(chat_id)
-            return self._fail_track(snapshot, index, "Telegram refused the file")
-        except NetworkError as error:
-            wait = self.pacer.failed(chat_id)
-            log.warning("request %s track %d: Telegram unreachable (%s); retry in %.0f s", rid, index, error, wait)
-            return False
-        self.pacer.sent(chat_id)
-        file_id = message.audio.file_id if message.audio else state.file_id
-        self.store.update_state(rid, index, force=True, status="sent", file_id=file_id, path=None, thumb_path=None)
-        state.status = "sent"
-        if file_id:
-            upload = {
-                "file_id": file_id,
-                "title": state.title or track.title,
-                "performer": state.performer or ", ".join(track.artists),
-                "duration_s": state.duration_s,
-                "size_bytes": state.size_bytes,
-            }
-            self.store.remember_upload(audio_key, track.spotify_id, upload)
-        if state.path:
-            shutil.rmtree(Path(state.path).parent, ignore_errors=True)
-        return True
+            await asyncio.to_thread(self.enqueue.track, view.rid, index)
+        except Exception as error:  # the broker is unreachable: the next pass tries again
+            log.warning("request %s track %d: could not queue it yet (%s)", view.rid, index, error)
+            self.request_schedule()
+            await self._pause(1.0)
+            return
+        view.unqueued.discard(index)
 
-    def _fail_track(self, snapshot: RequestSnapshot, index: int, reason: str) -> bool:
-        self.store.update_state(snapshot.meta.id, index, force=True, status="failed", reason=reason)
-        snapshot.states[index].status = "failed"
-        snapshot.states[index].reason = reason
-        return True
+    # --- senders ----------------------------------------------------------------------------------
+    def chat_views(self, chat_id: int) -> list[RequestView]:
+        """The chat's open requests in the order they were shared."""
+        views = [view for view in self.views.values() if view.chat_id == chat_id]
+        return sorted(views, key=lambda view: view.snapshot.meta.created_at)
 
-    def _progress_check(self, snapshot: RequestSnapshot, now: float) -> tuple[str, bool, bool]:
-        """The progress text now, whether the message already shows it, and whether an edit is due
-        (PROGRESS_INTERVAL passed since the last one): the one place that rule lives."""
-        text = render_progress(snapshot, now)
-        last_text, last_at = self.store.progress_memo(snapshot.meta.id)
-        return text, text == last_text, now - last_at >= self.settings.progress_interval
+    def _wake_chat(self, chat_id: int) -> None:
+        sender = self.senders.get(chat_id)
+        task = self._sender_tasks.get(chat_id)
+        if sender is None or task is None or task.done():
+            sender = self.senders[chat_id] = ChatSender(self, chat_id)
+            self._sender_tasks[chat_id] = asyncio.create_task(sender.run(), name=f"chat-{chat_id}")
+        sender.wake()
 
-    def _progress_due(self, snapshot: RequestSnapshot) -> bool:
-        """The progress message shows stale text and PROGRESS_INTERVAL has passed since its last edit."""
-        _, current, due = self._progress_check(snapshot, time.time())
-        return due and not current
+    async def close(self, view: RequestView) -> None:
+        """The request is final and its summary shown: stop tracking it and remove its files."""
+        await self.store.close(view.snapshot.meta)
+        await asyncio.to_thread(self.work_area.remove_request, view.rid)
+        self.views.pop(view.rid, None)
+        log.info("request %s closed (%s): %d delivered", view.rid, view.status, view.snapshot.delivered)
+        self.request_schedule()
 
-    async def _update_progress(self, snapshot: RequestSnapshot) -> bool:
-        """Edit the progress message if due; True when the message shows the current text."""
-        rid, chat_id = snapshot.meta.id, snapshot.meta.chat_id
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        for view in self.chat_views(old_chat_id):
+            meta = await self.store.migrate_chat(view.snapshot.meta, new_chat_id)
+            view.snapshot.meta = meta
+            view.dirty = True
+        self._wake_chat(new_chat_id)
+
+    async def chat_gone(self, chat_id: int) -> None:
+        """The bot can't write to the chat any more: cancel its requests and close them without a summary."""
+        for view in self.chat_views(chat_id):
+            await self.store.cancel(view.rid)
+            view.snapshot.status = RequestStatus.CANCELLED
+            view.progress_broken = True
+            view.final_shown = True
+
+    # --- maintenance ------------------------------------------------------------------------------
+    async def _maintain(self) -> None:
+        last_reconcile = time.monotonic()
+        last_sweep = last_walk = -math.inf  # the first sweep at start: a crash's leftovers go at once
+        while not self.stopping:
+            try:
+                await self._refresh_capacity()
+                now = time.monotonic()
+                if now - last_reconcile >= RECONCILE_SECONDS:
+                    last_reconcile = now
+                    await self.reconcile()
+                if now - last_sweep >= self.sweep_every:
+                    last_sweep = now
+                    await self.sweep()
+                if self.all_in_one and now - last_walk >= KEYSPACE_WALK_SECONDS:
+                    last_walk = now
+                    await self.walk_keyspace()
+            except RedisError:
+                pass  # the events task reports the outage once
+            except Exception:
+                log.exception("delivery maintenance failed")
+            await self._pause(CAPACITY_SECONDS)
+
+    async def _refresh_capacity(self) -> None:
+        capacity = await self.store.worker_threads(time.time(), STALE_AFTER_SECONDS)
+        if capacity != self.capacity:
+            log.info("worker capacity: %d thread(s)", capacity)
+            self.capacity = capacity
+            self.request_schedule()
+
+    async def reconcile(self) -> None:
+        """Re-read every open request, repair what is stuck, and wake every chat."""
+        await self._refresh_capacity()
+        active = await self.store.active()
+        for rid in set(self.views) - set(active):
+            self.views.pop(rid, None)
         now = time.time()
-        text, current, due = self._progress_check(snapshot, now)
-        if current:
-            return True
-        if not due or not self.pacer.ready(chat_id):
-            return False
-        markup = None if snapshot.settled else cancel_keyboard(rid)
-        try:
-            if snapshot.progress_message_id is None:
-                message = await self.bot.send_message(chat_id, text, reply_markup=markup)
-                self.store.set_progress_message(rid, message.message_id)
-            else:
-                await self.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=snapshot.progress_message_id, reply_markup=markup
-                )
-        except RetryAfter as error:
-            self.pacer.retry_after(chat_id, retry_after_seconds(error))
-            return False
-        except Forbidden:
-            self.store.cancel(rid)
-            self.store.set_progress_memo(rid, text, now)
-            return True
-        except BadRequest as error:
-            if "not modified" not in str(error).lower():
-                log.info("request %s: progress message gone (%s); sending a new one", rid, error)
-                self.pacer.sent(chat_id)
-                message = await self.bot.send_message(chat_id, text, reply_markup=markup)
-                self.store.set_progress_message(rid, message.message_id)
-        except NetworkError:
-            self.pacer.failed(chat_id)
-            return False
-        self.pacer.sent(chat_id)
-        self.store.set_progress_memo(rid, text, now)
-        return True
+        for rid in active:
+            view = await self._load(rid)
+            if view is None:
+                await self.store.forget(rid)
+                continue
+            await self._repair(view, now)
+            self._wake_chat(view.chat_id)
+        self.request_schedule()
 
-    def _finish(self, snapshot: RequestSnapshot) -> None:
-        shutil.rmtree(self.settings.download_dir / snapshot.meta.id, ignore_errors=True)
-        self.store.finish(snapshot.meta.id)
-        log.info("request %s finished: %d delivered", snapshot.meta.id, snapshot.delivered)
+    async def _repair(self, view: RequestView, now: float) -> None:
+        snapshot, rid = view.snapshot, view.rid
+        fix = resolve_repair(snapshot, now, self.limits)
+        if fix == "reject":
+            log.warning("request %s: reading the link never finished; giving up", rid)
+            await self.store.reject(rid, RESOLVE_GAVE_UP)
+        elif fix == "redrive":
+            log.warning("request %s: reading the link seems lost; queuing it again", rid)
+            await self.store.redrive_resolve(rid)
+            await asyncio.to_thread(self.enqueue.resolve, rid)
+        if snapshot.status != RequestStatus.RUNNING:
+            return
+        for index, state in enumerate(snapshot.states):
+            repair = track_repair(state, now, self.limits)
+            if repair is None:
+                continue
+            log.warning("request %s track %d stuck as %s: %s", rid, index, state.status, repair)
+            if repair == "fail":
+                new = await self.store.fail(rid, index, GAVE_UP)
+            else:
+                new = await self.store.requeue(rid, index)
+                if new is not None:
+                    view.unqueued.add(index)
+            if new is not None:
+                view.set_state(index, new)
+
+    async def sweep(self) -> None:
+        active = set(await self.store.active())
+        await asyncio.to_thread(self.work_area.sweep, active, self.orphan_age)
+
+    async def walk_keyspace(self) -> None:
+        """All-in-one: touch every key so that the in-memory store frees the expired ones."""
+        async for _key in self.store.redis.scan_iter(match=f"{schema.PREFIX}:*", count=500):
+            pass
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)

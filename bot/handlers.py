@@ -1,35 +1,54 @@
 """Telegram handlers: thin, they validate, write request state, enqueue, and answer at once.
 
-Everything slower (metadata, downloads, sending files, progress edits) happens in the workers and
-in `bot.delivery`.
+Everything slower (metadata, downloads, sending files, progress edits) happens in the workers and in
+`bot.delivery`. Access is checked once, before any handler (`guard`, group -1). State lives in Redis
+behind `RequestStore` (asyncio): a command that needs it answers "storage unreachable" within
+STATE_TIMEOUT seconds while Redis is down; /help and /start need none and always answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
 from telegram import LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, MessageEntityType
 from telegram.error import BadRequest, NetworkError, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
-from bot.delivery import cancel_keyboard
+from bot.access import RefusalLimiter
+from bot.chat_sender import CANCEL_PREFIX, cancel_keyboard
 from bot.pacing import ChatPacer
 from bot.progress import render_progress, render_status_line
-from bot.requests import RequestMeta, RequestSnapshot
+from bot.request_store import RequestStore
+from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
 from bot.settings import BotSettings
-from bot.state import RequestStore
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
 
 log = logging.getLogger(__name__)
 
-CALLBACK_CANCEL = re.compile(r"cancel:([0-9a-f]{12})")
+CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
+STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+
+
+class StateUnavailable(Exception):
+    """Redis did not answer in time: the user is told, the update is dropped."""
+
+
+@asynccontextmanager
+async def state_access() -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(STATE_TIMEOUT):
+            yield
+    except (RedisError, TimeoutError) as error:
+        raise StateUnavailable(str(error) or type(error).__name__) from error
 
 
 @dataclass
@@ -37,12 +56,25 @@ class Handlers:
     settings: BotSettings
     store: RequestStore
     pacer: ChatPacer
-    enqueue_resolve: Callable[[str], None]
+    enqueue_resolve: Callable[[str], None]  # synchronous (the broker's client): called in a thread
+    refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
 
-    # --- helpers ------------------------------------------------------------------------------------
-    def _allowed(self, update: Update) -> bool:
+    # --- access (group -1: before every other handler) ----------------------------------------------
+    async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Let allowed users through; refuse others (rate-limited) and stop the update here."""
         user = update.effective_user
-        return self.settings.allowed_users.allows(user.id if user else None)
+        if self.settings.allowed_users.allows(user.id if user else None):
+            return
+        if update.callback_query is not None:
+            await update.callback_query.answer(texts.refusal(update.callback_query.from_user.id)[:200], show_alert=True)
+        elif (
+            (message := update.effective_message) is not None
+            and self._addressed(message, context.bot.username)
+            and self.refusals.allow(message.chat.id, user.id if user else None, time.monotonic())
+        ):
+            log.info("refused user %s", user.id if user else None)
+            await self._reply(message, texts.refusal(user.id if user else None))
+        raise ApplicationHandlerStop
 
     @staticmethod
     def _addressed(message: Message, bot_username: str) -> bool:
@@ -76,29 +108,18 @@ class Handlers:
         await message.reply_text(text, do_quote=message.chat.type != ChatType.PRIVATE)
         self.pacer.sent(message.chat.id)
 
-    async def _refuse(self, update: Update) -> None:
-        user = update.effective_user
-        log.info("refused user %s", user.id if user else None)
-        if update.effective_message:
-            await self._reply(update.effective_message, texts.refusal(user.id if user else None))
-
     # --- commands -----------------------------------------------------------------------------------
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self._allowed(update):
-            await self._refuse(update)
-            return
         assert update.effective_message
         await self._reply(update.effective_message, texts.HELP)
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self._allowed(update):
-            await self._refuse(update)
-            return
         message = update.effective_message
         assert message
         now = time.time()
-        active = (self.store.load(rid) for rid in self.store.chat_active(message.chat.id))
-        snapshots = [s for s in active if s and not s.settled]  # settled = over for the user, even if not yet closed
+        async with state_access():
+            loaded = [await self.store.load(rid) for rid in await self.store.chat_active(message.chat.id)]
+        snapshots = [s for s in loaded if s and not s.settled]  # settled = over for the user, even if not yet closed
         if not snapshots:
             await self._reply(message, texts.NOTHING_RUNNING)
             return
@@ -106,49 +127,37 @@ class Handlers:
         await self._reply(message, "\n".join(lines)[:4096])
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self._allowed(update):
-            await self._refuse(update)
-            return
         message, user = update.effective_message, update.effective_user
         assert message and user
-        mine = [rid for rid in self.store.chat_active(message.chat.id) if self._owned_by(rid, user.id)]
-        for rid in mine:
-            self.store.cancel(rid)
-        await self._reply(message, texts.cancelling(len(mine)) if mine else texts.NOTHING_TO_CANCEL)
-
-    def _owned_by(self, rid: str, user_id: int) -> bool:
-        meta = self.store.meta(rid)
-        return meta is not None and meta.user_id == user_id
+        cancelled = 0
+        async with state_access():
+            for rid in await self.store.chat_active(message.chat.id):
+                meta = await self.store.meta(rid)
+                if meta is not None and meta.user_id == user.id and await self.store.cancel(rid):
+                    cancelled += 1
+        await self._reply(message, texts.cancelling(cancelled) if cancelled else texts.NOTHING_TO_CANCEL)
 
     async def cancel_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Callback data comes from the client and can be anything: only a well-formed id of the presser's own
         request acts."""
         query = update.callback_query
         assert query
-        if not self._allowed(update):
-            await query.answer(texts.refusal(query.from_user.id)[:200], show_alert=True)
-            return
         match = CALLBACK_CANCEL.fullmatch(query.data or "")
         if match is None:
             await query.answer(texts.BUTTON_INVALID)
             return
         rid = match.group(1)
-        meta = self.store.meta(rid)
-        if meta is not None and meta.user_id != query.from_user.id:
-            await query.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
-            return
-        if meta is None or rid not in self.store.chat_active(meta.chat_id):
-            await query.answer(texts.BUTTON_EXPIRED)
-            return
-        self.store.cancel(rid)
-        await query.answer(texts.CANCELLING)
+        async with state_access():
+            meta = await self.store.meta(rid)
+            if meta is not None and meta.user_id != query.from_user.id:
+                await query.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
+                return
+            cancelled = meta is not None and await self.store.cancel(rid)
+        await query.answer(texts.CANCELLING if cancelled else texts.BUTTON_EXPIRED)
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed(message, context.bot.username):
-            return
-        if not self._allowed(update):
-            await self._refuse(update)
             return
         await self._reply(message, texts.UNKNOWN_COMMAND)
 
@@ -159,9 +168,6 @@ class Handlers:
             return
         if not self._addressed(message, context.bot.username):
             return  # group chatter not meant for the bot: deliberate silence
-        if not self._allowed(update):
-            await self._refuse(update)
-            return
         if update.edited_message is not None or update.edited_channel_post is not None:
             await self._reply(message, texts.EDITED)
             return
@@ -178,8 +184,9 @@ class Handlers:
             await self._reply(message, texts.NO_LINK)
         if not accepted:
             return
-        running = len(self.store.user_active(message.from_user.id))
-        room = self.settings.max_requests_per_user - running
+        async with state_access():
+            open_requests = await self.store.user_active(message.from_user.id)
+        room = self.settings.max_requests_per_user - open_requests
         if room < len(accepted):
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
@@ -188,17 +195,18 @@ class Handlers:
     async def _start_request(self, message: Message, link: str) -> None:
         """Answer at once with the progress message, then record the request and queue its resolution.
 
-        The state is written after the reply so the delivery loop never sees a request without its
-        progress message (it would send a second one); if the reply fails, the loop sends it later.
+        The state is written after the reply so the delivery never sees a request without its progress
+        message (it would send a second one); if the reply fails, the delivery sends it later.
         """
         assert message.from_user
         meta = RequestMeta(
-            id=uuid.uuid4().hex[:12],
+            id=new_request_id(),
             chat_id=message.chat.id,
             user_id=message.from_user.id,
             link=link,
             created_at=time.time(),
             reply_to=message.message_id,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
         )
         text = render_progress(RequestSnapshot(meta=meta), time.time())
         sent: Message | None = None
@@ -212,20 +220,43 @@ class Handlers:
             self.pacer.sent(message.chat.id)
         except TelegramError as error:
             log.warning("request %s: could not send the progress message yet (%s)", meta.id, error)
-        self.store.create(meta, progress_message_id=sent.message_id if sent else None, progress_text=text)
         try:
-            self.enqueue_resolve(meta.id)
-        except Exception:  # the queue is unreachable: say so rather than leave the request "reading" forever
-            log.exception("request %s: could not queue it", meta.id)
-            self.store.fail(meta.id, texts.QUEUE_DOWN)
+            async with state_access():
+                await self.store.create(meta, progress_message_id=sent.message_id if sent else None, progress_text=text)
+        except StateUnavailable:
+            if sent is not None:
+                await self._quietly(sent.edit_text(texts.STORAGE_DOWN))
+            raise
+        try:
+            await asyncio.to_thread(self.enqueue_resolve, meta.id)
+        except Exception as error:  # the queue is unreachable: say so rather than leave the request "reading"
+            log.warning("request %s: could not queue it (%s)", meta.id, error)
+            async with state_access():
+                await self.store.reject(meta.id, texts.QUEUE_DOWN)
+
+    @staticmethod
+    async def _quietly(call: object) -> None:
+        try:
+            await call  # type: ignore[misc]
+        except TelegramError as error:
+            log.info("could not update a reply: %s", error)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if isinstance(context.error, NetworkError) and not isinstance(context.error, BadRequest):
-            log.warning("Telegram unreachable: %s", context.error)  # polling retries by itself
+        error = context.error
+        reply = texts.INTERNAL_ERROR
+        if isinstance(error, StateUnavailable):
+            log.warning("storage unreachable while handling an update: %s", error)
+            reply = texts.STORAGE_DOWN
+        elif isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+            log.warning("Telegram unreachable: %s", error)  # polling retries by itself
         else:
-            log.error("error while handling an update", exc_info=context.error)
-        if isinstance(update, Update) and update.effective_chat and update.effective_message:
-            try:
-                await update.effective_message.reply_text(texts.INTERNAL_ERROR)
-            except Exception:
-                log.warning("could not report the error to chat %s", update.effective_chat.id)
+            log.error("error while handling an update", exc_info=error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        try:
+            if update.callback_query is not None:
+                await update.callback_query.answer(reply[:200])
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(reply)
+        except Exception:
+            log.warning("could not report the error to chat %s", update.effective_chat.id)

@@ -1,25 +1,28 @@
 """The work behind the actors: resolve a link into tracks, and turn one track into a file ready to send.
 
-Each method is idempotent: a message redelivered after a crash, or a duplicate, finds the state and
-does nothing twice. Permanent failures are written to the track's state at once; transient ones
-are re-raised so that Dramatiq's Retries middleware retries them with backoff (or after the
-server's Retry-After via `dramatiq.Retry`).
+Each method is idempotent: a message redelivered after a crash, or a duplicate, finds the state and does
+nothing twice; two runs of one track each work in their own attempt folder and the first to finish wins
+(`bot.lifecycle` refuses the second `ready`). Permanent failures are written to the track's state at once;
+transient ones are re-raised so that Dramatiq's Retries middleware retries them with backoff (or after
+the server's Retry-After via `dramatiq.Retry`).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
+import uuid
 from functools import cached_property
 from pathlib import Path
 
 import dramatiq
 
+from bot.lifecycle import TrackStatus
 from bot.requests import Resolution, TrackState
 from bot.settings import ServiceSettings
-from bot.state import RequestStore
+from bot.work_area import WorkArea
+from bot.worker_store import WorkerStore
 from pipeline.errors import Cancelled, PermanentError, RateLimited, TooLarge, TransientError
 from pipeline.links import RejectedLink, ShortLink, parse_link
 from pipeline.metadata import SpotifyMetadata
@@ -51,9 +54,10 @@ def too_long_reason(error: RateLimited) -> str:
 
 
 class TrackJobs:
-    def __init__(self, settings: ServiceSettings, store: RequestStore) -> None:
+    def __init__(self, settings: ServiceSettings, store: WorkerStore) -> None:
         self.settings = settings
         self.store = store
+        self.work_area = WorkArea(settings.download_dir)
         self._local = threading.local()
 
     @cached_property
@@ -68,28 +72,22 @@ class TrackJobs:
             providers = self._local.providers = load_providers(self.settings)
         return providers
 
-    def request_dir(self, rid: str) -> Path:
-        return self.settings.download_dir / rid
-
     # --- resolve ------------------------------------------------------------------------------------
     def resolve(self, rid: str) -> None:
         meta = self.store.meta(rid)
-        if meta is None or self.store.phase(rid) != "resolving":
-            return
-        if self.store.is_cancelled(rid):
-            self.store.fail(rid, "cancelled")
-            return
+        if meta is None or self.store.request_status(rid) != "resolving":
+            return  # expired, cancelled, or a duplicate message of a resolved request
         try:
             collection = self._collection(meta.link)
         except PermanentError as error:
-            self.store.fail(rid, error.reason)
+            self.store.reject(rid, error.reason)
             return
         except RateLimited as error:
             delay = rate_limit_delay(error, self.settings.spotify_max_retry_after)
             if delay is None:
-                self.store.fail(rid, too_long_reason(error))
+                self.store.reject(rid, too_long_reason(error))
                 return
-            self.store.set_retry_at(rid, time.time() + delay / 1000)
+            self.store.delay_resolve(rid, time.time() + delay / 1000)
             raise dramatiq.Retry(str(error), delay=delay) from error
         except TransientError as error:
             log.warning("request %s: reading the link failed for now: %s", rid, error)
@@ -113,10 +111,7 @@ class TrackJobs:
         states = []
         for track in tracks:
             upload = self.store.cached_upload(audio_key, track.spotify_id)
-            if upload:
-                states.append(TrackState(status="ready", **upload))
-            else:
-                states.append(TrackState())
+            states.append(TrackState(status=TrackStatus.READY, **upload) if upload else TrackState())
         resolution = Resolution(
             kind=collection.kind,
             name=collection.name,
@@ -126,67 +121,59 @@ class TrackJobs:
             truncated=collection.truncated,
             skipped=collection.skipped,
         )
-        self.store.set_resolution(rid, resolution, tracks, states)
-        if not tracks:
+        if self.store.resolved(rid, resolution, tracks, states) and not tracks:
             log.info("request %s: nothing to fetch", rid)
 
     def resolve_gave_up(self, rid: str) -> None:
-        self.store.fail(rid, "Spotify could not be reached; please try again later")
+        self.store.reject(rid, "Spotify could not be reached; please try again later")
 
     # --- one track ----------------------------------------------------------------------------------
     def process(self, rid: str, index: int) -> None:
-        state, track = self.store.state(rid, index), self.store.track(rid, index)
-        if state is None or track is None or state.terminal:
-            return  # expired, or a redelivered / duplicate message of a settled track
-        if self.store.is_cancelled(rid):
-            self.store.update_state(rid, index, status="cancelled")
+        attempt = uuid.uuid4().hex[:8]
+        if self.store.cancelled(rid):
+            self.store.cancel(rid, index)
             return
-        self.store.update_state(rid, index, status="running", step="starting", started_at=time.time(), retry_at=None)
-        out_dir = self.request_dir(rid) / str(index)
+        if self.store.start(rid, index, attempt) is None:
+            return  # expired, or a redelivered / duplicate message of a settled track
+        out_dir = self.work_area.attempt_dir(rid, index, attempt)
+        won = False
         try:
-            self._fetch(rid, index, out_dir)
+            won = self._fetch(rid, index, out_dir)
         except Cancelled:
-            shutil.rmtree(out_dir, ignore_errors=True)
-            self.store.update_state(rid, index, status="cancelled", step=None)
+            self.store.cancel(rid, index)
         except PermanentError as error:
-            shutil.rmtree(out_dir, ignore_errors=True)
             log.info("request %s track %d failed: %s", rid, index, error)
-            self.store.update_state(rid, index, status="failed", reason=error.reason, step=None)
+            self.store.fail(rid, index, error.reason)
         except RateLimited as error:
-            shutil.rmtree(out_dir, ignore_errors=True)
             delay = rate_limit_delay(error, self.settings.spotify_max_retry_after)
             if delay is None:
-                self.store.update_state(rid, index, status="failed", reason=too_long_reason(error), step=None)
+                self.store.fail(rid, index, too_long_reason(error))
                 return
-            self.store.update_state(
-                rid, index, status="retrying", reason=error.reason, retry_at=time.time() + delay / 1000, step=None
-            )
+            self.store.retry(rid, index, error.reason, retry_at=time.time() + delay / 1000)
             raise dramatiq.Retry(str(error), delay=delay) from error
         except TransientError as error:
-            shutil.rmtree(out_dir, ignore_errors=True)
             log.warning("request %s track %d failed for now: %s", rid, index, error)
-            self.store.update_state(rid, index, status="retrying", reason=error.reason, step=None)
+            self.store.retry(rid, index, error.reason)
             raise retry_later(error) from error
         except Exception:
-            shutil.rmtree(out_dir, ignore_errors=True)
             log.exception("request %s track %d: unexpected error", rid, index)
-            self.store.update_state(rid, index, status="retrying", reason="unexpected error", step=None)
+            self.store.retry(rid, index, "unexpected error")
             raise
+        finally:
+            if not won:  # failed, cancelled, or another run of the track finished first
+                self.work_area.remove_folder(out_dir)
 
-    def _fetch(self, rid: str, index: int, out_dir: Path) -> None:
+    def _fetch(self, rid: str, index: int, out_dir: Path) -> bool:
+        """Fetch the track into `out_dir`; True when this run's file is the one to send."""
         track = self.store.track(rid, index)
-        assert track is not None
+        if track is None:
+            raise Cancelled()  # the request expired meanwhile
         track = self.metadata.enrich(track)
 
         def cancelled() -> bool:
-            return self.store.is_cancelled(rid)
+            return self.store.cancelled(rid)
 
-        def on_step(step: str) -> None:
-            self.store.update_state(rid, index, step=step)
-
-        fetched = fetch_track(
-            track, self.settings, providers=self.providers, out_dir=out_dir, cancel=cancelled, on_step=on_step
-        )
+        fetched = fetch_track(track, self.settings, providers=self.providers, out_dir=out_dir, cancel=cancelled)
         limit = self.settings.upload_limit_bytes
         if fetched.size_bytes > limit:
             raise TooLarge(
@@ -196,27 +183,21 @@ class TrackJobs:
         if fetched.thumbnail:
             thumb_path = out_dir / "thumbnail.jpg"
             thumb_path.write_bytes(fetched.thumbnail)
-        if cancelled():
-            raise Cancelled()
-        self.store.update_state(
+        ready = self.store.ready(
             rid,
             index,
-            status="ready",
-            step=None,
-            reason=None,
             path=str(fetched.path),
             thumb_path=str(thumb_path) if thumb_path else None,
             title=track.title,
             performer=", ".join(track.artists),
             duration_s=fetched.duration_s,
             size_bytes=fetched.size_bytes,
-            finished_at=time.time(),
         )
+        return ready is not None
 
     def track_gave_up(self, rid: str, index: int) -> None:
         state = self.store.state(rid, index)
         reason = state.reason if state and state.reason else "temporary problem"
         tries = self.settings.track_max_retries + 1
         attempts = "1 try" if tries == 1 else f"{tries} tries"
-        self.store.update_state(rid, index, status="failed", reason=f"{reason} (gave up after {attempts})")
-        shutil.rmtree(self.request_dir(rid) / str(index), ignore_errors=True)
+        self.store.fail(rid, index, f"{reason} (gave up after {attempts})")

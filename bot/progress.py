@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bot.lifecycle import RequestStatus, TrackStatus
 from bot.requests import RequestSnapshot, TrackState
 
 BAR_WIDTH = 16
+STREAMING_EDIT_INTERVAL = 10.0  # while audios wait for the chat's pace, they show the progress themselves
 MAX_FAILURES_LISTED = 15
 TELEGRAM_TEXT_LIMIT = 4096
 KIND_ICON = {"track": "🎵", "album": "💿", "playlist": "📜"}
@@ -27,12 +29,12 @@ def format_duration(seconds: float) -> str:
 
 def estimate_remaining(states: list[TrackState], now: float) -> float | None:
     """Seconds until all tracks are processed, from the pace so far; None until one track has finished."""
-    timed = [s for s in states if s.started_at and s.finished_at and s.status in ("ready", "sent")]
+    timed = [s for s in states if s.started_at and s.finished_at and s.status in (TrackStatus.READY, TrackStatus.SENT)]
     if not timed:
         return None
     average = sum(s.finished_at - s.started_at for s in timed) / len(timed)  # type: ignore[operator]
-    waiting = sum(1 for s in states if not s.terminal)
-    running = max(1, sum(1 for s in states if s.status == "running"))
+    waiting = sum(1 for s in states if not s.final and s.status != TrackStatus.READY)
+    running = max(1, sum(1 for s in states if s.status == TrackStatus.RUNNING))
     return average * waiting / running
 
 
@@ -57,9 +59,10 @@ def _notes(snapshot: RequestSnapshot, now: float) -> list[str]:
     if resolution.skipped:
         reasons = sorted({item.reason for item in resolution.skipped})
         notes.append(f"⚠️ {len(resolution.skipped)} item(s) skipped: {'; '.join(reasons)}.")
-    delays = [s.retry_at for s in snapshot.states if s.status == "retrying" and s.retry_at and s.retry_at > now]
+    delays = [s.retry_at for s in snapshot.states if s.status == TrackStatus.RETRYING and (s.retry_at or 0) > now]
     if delays:
-        notes.append(f"⏸ Delayed: a service asked us to wait, next try in {format_duration(min(delays) - now)}.")
+        wait = format_duration(min(delays) - now)  # type: ignore[type-var]
+        notes.append(f"⏸ Delayed: a service asked us to wait, next try in {wait}.")
     return notes
 
 
@@ -73,12 +76,12 @@ def _failure_lines(snapshot: RequestSnapshot) -> list[str]:
 
 def render_progress(snapshot: RequestSnapshot, now: float) -> str:
     """The progress message text: live while running, a summary once settled."""
-    if snapshot.phase != "running" and snapshot.cancelled:
+    if snapshot.resolution is None and snapshot.cancelled:
         return f"🛑 Cancelled: {snapshot.meta.link}"
-    if snapshot.phase == "failed":
+    if snapshot.status == RequestStatus.FAILED:
         return f"❌ Couldn't read {snapshot.meta.link}\n{snapshot.error or 'unknown error'}"
     lines = [headline(snapshot)]
-    if snapshot.phase == "resolving":
+    if snapshot.status == RequestStatus.RESOLVING:
         lines.append(snapshot.meta.link)
         if snapshot.retry_at and snapshot.retry_at > now:
             lines.append(
@@ -87,7 +90,7 @@ def render_progress(snapshot: RequestSnapshot, now: float) -> str:
         return "\n".join(lines)
     total = snapshot.total
     delivered = snapshot.delivered
-    failed = snapshot.count("failed")
+    failed = snapshot.count(TrackStatus.FAILED)
     lines.extend(_notes(snapshot, now))
     if snapshot.settled:
         cancelled = total - delivered - failed
@@ -111,12 +114,20 @@ def render_progress(snapshot: RequestSnapshot, now: float) -> str:
 
 def render_status_line(snapshot: RequestSnapshot, now: float) -> str:
     """One /status entry."""
-    if snapshot.phase == "resolving":
+    if snapshot.status == RequestStatus.RESOLVING:
         return f"🔎 {snapshot.meta.link} — reading the link…"
-    done = snapshot.delivered + snapshot.count("failed")
-    running = [s.step or "working" for s in snapshot.states if s.status == "running"]
-    state = f"{len(running)} in progress" if running else "waiting"
+    done = snapshot.delivered + snapshot.count(TrackStatus.FAILED)
+    running = snapshot.count(TrackStatus.RUNNING)
+    state = f"{running} in progress" if running else "waiting"
     return f"{headline(snapshot)}\n   {progress_bar(done, snapshot.total, 10)} {done}/{snapshot.total} · {state}"
+
+
+def edit_wait(now: float, last_edit: float, interval: float, *, streaming: bool, final: bool) -> float:
+    """Seconds until the progress message may be edited again (0: now). Edits count against the chat's
+    pace like audios do, so while audios are waiting to go out an update waits longer: the audios are
+    the progress; the final summary never waits beyond the interval."""
+    gap = interval if final or not streaming else max(interval, STREAMING_EDIT_INTERVAL)
+    return max(0.0, last_edit + gap - now)
 
 
 def _fit(text: str) -> str:

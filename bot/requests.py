@@ -1,23 +1,29 @@
 """The request model: one shared link and the states of its tracks, as stored in Redis.
 
-Plain pydantic data with derived views (counts, order of delivery); no I/O here.
+Plain pydantic data with derived views (counts, order of delivery); no I/O here. Statuses and what may
+follow what are in `bot.lifecycle`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+import uuid
 
 from pydantic import BaseModel, Field
 
+from bot.lifecycle import TRACK_FINAL, TRACK_IN_FLIGHT, RequestStatus, TrackStatus
 from pipeline.models import LinkKind, SkippedItem, Track
 
-TrackStatus = Literal["pending", "queued", "running", "retrying", "ready", "sent", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"ready", "sent", "failed", "cancelled"})
-Phase = Literal["resolving", "running", "failed"]
+REQUEST_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def new_request_id() -> str:
+    """A short random id (matches REQUEST_ID): names the request's keys, folder and Cancel button."""
+    return uuid.uuid4().hex[:12]
 
 
 class RequestMeta(BaseModel):
-    """Written once by the bot when a link arrives."""
+    """Written once by the bot when a link arrives (the chat id changes only if the group migrates)."""
 
     id: str
     chat_id: int
@@ -25,6 +31,7 @@ class RequestMeta(BaseModel):
     link: str  # canonical Spotify URL (or the short link as given)
     created_at: float
     reply_to: int | None = None  # the user's message
+    thread_id: int | None = None  # forum topic of the user's message: replies stay in it
 
 
 class Resolution(BaseModel):
@@ -40,7 +47,7 @@ class Resolution(BaseModel):
 
 
 class TrackState(BaseModel):
-    status: TrackStatus = "pending"
+    status: TrackStatus = TrackStatus.PENDING
     reason: str | None = None  # why it failed / is retrying (user-facing)
     step: str | None = None  # searching, downloading…
     path: str | None = None  # the tagged MP3 waiting to be sent
@@ -50,31 +57,48 @@ class TrackState(BaseModel):
     performer: str | None = None
     duration_s: float | None = None
     size_bytes: int | None = None
+    attempt: str | None = None  # id of the run that holds it (its own folder; a duplicate run has another)
+    attempts: int = 0  # runs started, redeliveries and re-drives included
+    version: int = 0  # +1 per transition: a copy never goes back to an older state
+    changed_at: float | None = None  # when the last transition happened (epoch seconds)
+    queued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
     retry_at: float | None = None  # epoch seconds of the next attempt after a rate limit
 
     @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
+    def final(self) -> bool:
+        return self.status in TRACK_FINAL
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in TRACK_IN_FLIGHT
 
 
 class RequestSnapshot(BaseModel):
-    """Everything known about one request at one moment."""
+    """Everything known about one request at one moment (the bot keeps one per active request)."""
 
     meta: RequestMeta
-    phase: Phase = "resolving"
+    status: RequestStatus = RequestStatus.RESOLVING
     resolution: Resolution | None = None
     error: str | None = None  # why resolving failed
-    cancelled: bool = False
     tracks: list[Track] = Field(default_factory=list)
     states: list[TrackState] = Field(default_factory=list)
     next_send: int = 0  # tracks before this index are delivered or settled, in order
     progress_message_id: int | None = None
     retry_at: float | None = None  # resolving waits for a rate limit until then (epoch seconds)
+    resolve_attempts: int = 1  # resolve messages sent (the reconciler re-drives a lost one)
+    resolve_at: float | None = None  # when the last resolve message was sent (None: at creation)
+    progress_text: str | None = None  # what the progress message shows…
+    progress_at: float = 0.0  # …since when (epoch seconds)
+    closed: bool = False  # final and summarised: no longer open
 
-    def count(self, *statuses: str) -> int:
+    def count(self, *statuses: TrackStatus) -> int:
         return sum(1 for state in self.states if state.status in statuses)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == RequestStatus.CANCELLED
 
     @property
     def total(self) -> int:
@@ -82,19 +106,19 @@ class RequestSnapshot(BaseModel):
 
     @property
     def delivered(self) -> int:
-        return self.count("sent")
+        return self.count(TrackStatus.SENT)
 
     @property
     def failures(self) -> list[tuple[Track, str]]:
         return [
             (track, state.reason or "failed")
             for track, state in zip(self.tracks, self.states, strict=False)
-            if state.status == "failed"
+            if state.status == TrackStatus.FAILED
         ]
 
     @property
     def settled(self) -> bool:
-        """Nothing more will be delivered: all tracks were handled, or the request was cancelled."""
-        if self.phase == "failed" or self.cancelled:
+        """Nothing more will be delivered: the request is final, or every track was handled in order."""
+        if self.status in (RequestStatus.FAILED, RequestStatus.CANCELLED, RequestStatus.DONE):
             return True
-        return self.phase == "running" and self.next_send >= self.total
+        return self.status == RequestStatus.RUNNING and self.next_send >= self.total

@@ -1,23 +1,30 @@
-"""Process-wide wiring: settings, broker, Redis store, and the jobs the actors run.
+"""Process-wide wiring: settings, broker, the Redis clients and stores, and the jobs the actors run.
 
 Dramatiq actors bind to the global broker when they are decorated, so `configure` must run before
-`bot.actors` is imported (bot.worker and bot.__main__ do this).
+`bot.actors` is imported (bot.worker and bot.__main__ do this). Workers use a synchronous client (they
+run on threads); the bot an asyncio one, made inside its event loop. In all-in-one mode both talk to one
+in-memory fakeredis server.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 import redis
+import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from bot.request_store import RequestStore
 from bot.settings import ServiceSettings
-from bot.state import RequestStore
+from bot.worker_presence import WorkerPresence
+from bot.worker_store import WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +33,39 @@ HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 50_000
 
 
+# The bot answers "storage unreachable" instead of hanging: its Redis calls give up quickly.
+BOT_REDIS_TIMEOUT = 2.0
+
+
 @dataclass
 class Runtime:
     settings: ServiceSettings
-    store: RequestStore
+    worker_store: WorkerStore
     broker: dramatiq.Broker
+    fake_server: Any = None  # all-in-one: the fakeredis server both clients share
 
     @property
     def all_in_one(self) -> bool:
         return self.settings.redis_url is None
+
+    def request_store(self) -> RequestStore:
+        """The bot's store; call inside the running event loop (its connections belong to that loop)."""
+        if self.fake_server is not None:
+            import fakeredis
+
+            client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=self.fake_server, decode_responses=True)
+        else:
+            assert self.settings.redis_url is not None
+            client = aioredis.Redis.from_url(
+                self.settings.redis_url,
+                decode_responses=True,
+                socket_timeout=BOT_REDIS_TIMEOUT,
+                socket_connect_timeout=BOT_REDIS_TIMEOUT,
+                health_check_interval=15,
+                retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.1), retries=1),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
+        return RequestStore(client, finished_ttl=self.settings.request_ttl_hours * 3600)
 
 
 _current: Runtime | None = None
@@ -58,15 +89,6 @@ def _connect(url: str, *, decode_responses: bool) -> redis.Redis:
     )
 
 
-def redis_client(settings: ServiceSettings) -> redis.Redis:
-    """A client that rides out a Redis restart: reconnects and retries each command a few times."""
-    if settings.redis_url is None:
-        import fakeredis
-
-        return fakeredis.FakeRedis(decode_responses=True)
-    return _connect(settings.redis_url, decode_responses=True)
-
-
 def make_broker(settings: ServiceSettings) -> dramatiq.Broker:
     """The broker rides out a Redis restart like the store does, instead of failing at once.
 
@@ -84,11 +106,22 @@ def make_broker(settings: ServiceSettings) -> dramatiq.Broker:
 
 
 def configure(settings: ServiceSettings) -> Runtime:
+    """Set up the broker (with the workers' presence middleware) and the workers' store for this process."""
     global _current
     broker = make_broker(settings)
+    fake_server = None
+    if settings.redis_url is None:
+        import fakeredis
+
+        fake_server = fakeredis.FakeServer()
+        client: redis.Redis = fakeredis.FakeRedis(server=fake_server, decode_responses=True)
+    else:
+        # Rides out a Redis restart: reconnects and retries each command a few times.
+        client = _connect(settings.redis_url, decode_responses=True)
+    worker_store = WorkerStore(client)
+    broker.add_middleware(WorkerPresence(worker_store))
     dramatiq.set_broker(broker)
-    store = RequestStore(redis_client(settings), finished_ttl=settings.request_ttl_hours * 3600)
-    _current = Runtime(settings=settings, store=store, broker=broker)
+    _current = Runtime(settings=settings, worker_store=worker_store, broker=broker, fake_server=fake_server)
     return _current
 
 

@@ -23,9 +23,11 @@ class ServiceSettings(PipelineSettings):
     telegram_local_mode: bool = False  # a local Bot API server: uploads up to 2000 MB
 
     max_tracks_per_request: int = Field(default=500, ge=1)
-    max_requests_per_user: int = Field(default=3, ge=1)
-    # Tracks of one request that sit in the queue at once: keeps a big playlist from starving others.
-    track_window: int = Field(default=3, ge=1)
+    # Requests of one person waiting or running at once; links beyond it are refused with a message.
+    max_requests_per_user: int = Field(default=50, ge=1)
+    # Tracks of one request queued or running at once; unset = as many as the workers can take (the
+    # scheduler still shares them fairly between requests).
+    track_window: int | None = Field(default=None, ge=1)
     track_max_retries: int = Field(default=5, ge=0)
     request_ttl_hours: float = Field(default=24.0, gt=0)  # state kept after a request finishes
     spotify_shortlink_url: str = "https://spotify.link/"

@@ -19,6 +19,7 @@ BUTTON_NOT_YOURS = "Only the person who sent this link can cancel it."
 BUTTON_INVALID = "This button is no longer valid."
 CANCELLING = "Cancelling…"
 QUEUE_DOWN = "the job queue is unavailable right now; please send the link again in a minute"
+STORAGE_DOWN = "I can't reach my storage right now, so I can't do that. Please try again in a minute."
 
 
 def refusal(user_id: int | None) -> str:
@@ -34,8 +35,8 @@ def too_many_links(limit: int) -> str:
 
 def too_many_requests(limit: int) -> str:
     return (
-        f"You already have {limit} request(s) running, the most allowed at once. "
-        "Wait for them to finish or /cancel them."
+        f"You already have {limit} request(s) waiting or running, the most I keep for one person. "
+        "The rest of this message was not queued: send those links again once some have finished, or /cancel."
     )
 
 

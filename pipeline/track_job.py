@@ -49,6 +49,19 @@ class FetchedTrack:
     thumbnail: bytes | None
 
 
+SEARCH_CALLS_PER_PROVIDER = 4  # ISRC, songs, videos queries (+1 spare); a plugin is held to the same budget
+SPOTIFY_CALLS = 4  # enriching a track: one call, retried up to 3 times on 5xx
+MARGIN_SECONDS = 60.0
+
+
+def worst_case_seconds(settings: PipelineSettings) -> float:
+    """How long `fetch_track` can take when every step runs into its own timeout: a run still going after
+    this is stuck (a time limit below it would kill runs that would have finished)."""
+    network = (len(settings.audio_sources) * SEARCH_CALLS_PER_PROVIDER + SPOTIFY_CALLS + 1) * settings.http_timeout
+    per_candidate = settings.download_timeout + settings.ffmpeg_timeout
+    return network + settings.max_candidates * per_candidate + MARGIN_SECONDS
+
+
 def _check(cancel: Callable[[], bool]) -> None:
     if cancel():
         raise Cancelled()

@@ -203,7 +203,7 @@ def test_limits_are_explained(e2e: E2E) -> None:
 
     e2e.send(f"https://open.spotify.com/album/{album_id} https://open.spotify.com/album/{other_album}")
 
-    e2e.wait_text("You already have 1 request(s) running")
+    e2e.wait_text("You already have 1 request(s) waiting or running")
     summary = e2e.wait_text("Done:")
     assert "Only the first 3 of 5 tracks" in summary
     assert "3 failed" in summary

@@ -113,7 +113,7 @@ def wait_audio_count(e2e: E2E, count: int, chat: int = USER, timeout: float = 12
 
 def track_status(e2e: E2E, index: int) -> str | None:
     """The status of track `index` of the (only) active request, straight from Redis."""
-    for rid in e2e.redis.smembers("spotbot:active"):
+    for rid in e2e.redis.zrange("spotbot:active", 0, -1):
         raw = e2e.redis.hget(f"spotbot:req:{rid}:states", str(index))
         if raw:
             return json.loads(raw)["status"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.work_area import WORK_DIR_NAME
 from tests.e2e.conftest import E2E, running_e2e
 from tests.fakes.spotify_server import FakeSpotify
 from tests.system import files_under
@@ -57,7 +58,7 @@ def e2e(tmp_path: Path, redis_proc) -> Iterator[E2E]:  # type: ignore[no-untyped
 
 def plant_orphan(downloads: Path, rid: str, age_s: float) -> Path:
     """What a worker killed mid-download leaves: a request folder with a half-written file in a job dir."""
-    folder = downloads / rid
+    folder = downloads / WORK_DIR_NAME / rid
     part = folder / "0" / ".work-crash" / "candidate-0" / "source.m4a.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"\0" * 1000)
@@ -67,6 +68,25 @@ def plant_orphan(downloads: Path, rid: str, age_s: float) -> Path:
         if path == folder:
             break
     return folder
+
+
+def plant_own_files(downloads: Path, age_s: float) -> list[Path]:
+    """The person's own music beside the bot's work (the CLI puts albums in DOWNLOAD_DIR): old, and in folders
+    named like the bot's own request folders too. Returns everything there, the empty work area included."""
+    own = [
+        downloads / "Daft Punk - Discovery" / "Daft Punk - One More Time.mp3",
+        downloads / "Daft Punk - Discovery" / "cover.jpg",
+        downloads / "Podcasts" / "episode-12.mp3",
+        downloads / "0badc0ffee03" / "mine.mp3",
+        downloads / "loose.mp3",
+    ]
+    old = time.time() - age_s
+    for path in own:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"ID3 not the bot's")
+        os.utime(path, (old, old))
+        os.utime(path.parent, (old, old))
+    return sorted({*own, *(p.parent for p in own), downloads / WORK_DIR_NAME} - {downloads})
 
 
 def request_of(e2e: E2E, user: int) -> str:
@@ -82,7 +102,7 @@ def request_of(e2e: E2E, user: int) -> str:
 
 def downloading(e2e: E2E, rid: str) -> bool:
     """True once a track of the request is mid-download (a partial file exists in its folder)."""
-    return any(p.suffix == ".part" for p in files_under(e2e.downloads / rid))
+    return any(p.suffix == ".part" for p in files_under(e2e.downloads / WORK_DIR_NAME / rid))
 
 
 def settled_text(e2e: E2E, chat: int) -> str | None:
@@ -92,6 +112,7 @@ def settled_text(e2e: E2E, chat: int) -> str | None:
 def test_nothing_is_left_behind(e2e: E2E) -> None:
     spotify, audio, downloads = e2e.spotify, e2e.audio, e2e.downloads
     stale = plant_orphan(downloads, "0badc0ffee01", age_s=3600)
+    own = plant_own_files(downloads, age_s=3600)
     worker = e2e.system.start_worker(threads=3, restart=True)  # supervised, as in production
     e2e.system.start_bot()
     e2e.telegram.wait_for(lambda: not stale.exists(), timeout=30, message="the sweep at start")
@@ -137,7 +158,7 @@ def test_nothing_is_left_behind(e2e: E2E) -> None:
     e2e.telegram.wait_for(lambda: downloading(e2e, crash_rid), timeout=60, message="a crash-playlist download")
     worker.kill_child()  # dramatiq then stops its other processes; the supervisor starts them again
     worker.wait_restarted()
-    assert [p for p in files_under(downloads / crash_rid) if p.is_file()], "the crash left half-done files"
+    assert [p for p in files_under(downloads / WORK_DIR_NAME / crash_rid) if p.is_file()], "the crash left files"
     audio.clear_plans()  # the retried downloads go fast
 
     for request in requests[1:]:
@@ -179,12 +200,12 @@ def test_nothing_is_left_behind(e2e: E2E) -> None:
     # A folder orphaned now (a worker that died after its request was settled) goes within seconds.
     late = plant_orphan(downloads, "0badc0ffee02", age_s=0)
     e2e.telegram.wait_for(lambda: not late.exists(), timeout=30, message="the orphan to be swept")
-    assert files_under(downloads) == []
+    assert files_under(downloads) == own
     assert files_under(e2e.system.workdir / "tmp") == []
     assert all(p.alive for p in e2e.system.processes), "the bot and the (restarted) worker still run"
 
     e2e.system.stop_all()
-    assert files_under(downloads) == []
+    assert files_under(downloads) == own, "only the bot's own leftovers are removed; the person's files stay"
     assert files_under(e2e.system.workdir / "tmp") == [], "no temporary file outlives the processes"
 
 

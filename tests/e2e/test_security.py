@@ -113,20 +113,16 @@ def test_strangers_cause_no_outside_requests(e2e: E2E) -> None:
         telegram.push_text(STRANGER, command)
     telegram.push_text(STRANGER, f"@{BOT} {links[0]}", chat_id=GROUP, chat_type="group")
     telegram.push_text(STRANGER, links[0], chat_id=GROUP, chat_type="group")  # not addressed: silence
-    expected_private = len(links) + 3 + 4
-    refusals = e2e.telegram.wait_for(
-        lambda: len(r := [t for t in telegram.texts(STRANGER) if REFUSED in t]) >= expected_private and r,
-        timeout=30,
-        message="a refusal for each message",
-        chat_id=STRANGER,
-    )
-    assert all(str(STRANGER) in refusal for refusal in refusals), "the refusal tells the user their id"
+    refusal = e2e.wait_text(REFUSED, chat=STRANGER)
+    assert str(STRANGER) in refusal, "the refusal tells the user their id"
     first_refusal = telegram.sent_messages(STRANGER)[0].message_id
     telegram.push_callback(STRANGER, first_refusal, "cancel:0123456789ab")
     e2e.send("/help", user=USER)  # updates are handled in order: once this is answered, all of the above were
     e2e.wait_text("/status", chat=USER)
     time.sleep(1)
 
+    # One refusal per chat: a stranger's flood of messages does not make the bot send a flood of refusals.
+    assert [t for t in telegram.texts(STRANGER) if REFUSED in t] == [refusal]
     assert len([t for t in telegram.texts(GROUP) if REFUSED in t]) == 1
     assert next(a.text for a in telegram.answered_callbacks if a.chat_id == STRANGER).startswith("Sorry")
     assert e2e.spotify.requests == [], "no Spotify request for a stranger"
@@ -157,7 +153,7 @@ def test_a_button_acts_only_for_its_owner(e2e: E2E) -> None:
     assert REFUSED in answer_to(STRANGER)
     telegram.push_text(OTHER_USER, f"/cancel@{BOT}", chat_id=group, chat_type="group")
     e2e.wait_text("nothing to cancel", chat=group)
-    assert e2e.redis.hget(f"spotbot:req:{rid}", "cancelled") is None, "nobody but the owner cancelled it"
+    assert e2e.redis.hget(f"spotbot:req:{rid}", "status") != "cancelled", "nobody but the owner cancelled it"
 
     assert "Cancelling" in answer_to(USER)
     [final] = settled(e2e, group)

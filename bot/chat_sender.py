@@ -2,7 +2,7 @@
 
 It wakes when something of the chat changed (or when the pacer, an edit interval or a retry is due), and
 does one Telegram call per step: the next audio of the chat's requests in turn (each request strictly in
-album/playlist order), or a due progress edit, at the chat's pace. A track is recorded as sent right
+album/playlist order, see `_next_audio`), or a due progress edit, at the chat's pace. A track is recorded as sent right
 after Telegram accepts it; if Redis is down at that moment, it is held as "unrecorded" and never sent
 twice. Every Telegram error leaves the request able to finish or be cancelled:
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +58,6 @@ class ChatSender:
         self.delivery = delivery
         self.chat_id = chat_id
         self._wake = asyncio.Event()
-        self._turn = 0  # requests of the chat take turns: the next audio comes from this position on
         self._redis_failures = 0
 
     @property
@@ -152,15 +152,20 @@ class ChatSender:
             view.final_shown = final
         return None
 
-    def _next_audio(self, views: list[RequestView]) -> tuple[RequestView, int] | None:
-        count = len(views)
-        for offset in range(count):
-            position = (self._turn + offset) % count
-            index = views[position].ready_to_send()
-            if index is not None:
-                self._turn = position + 1
-                return views[position], index
-        return None
+    @staticmethod
+    def _next_audio(views: list[RequestView]) -> tuple[RequestView, int] | None:
+        """The chat's requests take turns by position: the ready track with the lowest position in its request
+        goes next (ties: the request shared first), and a request's n-th track never overtakes the n-th track
+        of a request shared before it (still being read: no position to wait for)."""
+        best: tuple[int, int, RequestView] | None = None
+        earlier_pointer = math.inf  # the lowest unsettled position among the requests shared before
+        for order, view in enumerate(views):  # in the order shared
+            index = view.ready_to_send()
+            if index is not None and index < earlier_pointer and (best is None or (index, order) < best[:2]):
+                best = (index, order, view)
+            if view.status == RequestStatus.RUNNING and not view.all_delivered:
+                earlier_pointer = min(earlier_pointer, view.next_send)
+        return (best[2], best[0]) if best else None
 
     # --- Telegram calls ---------------------------------------------------------------------------
     async def _send_audio(self, view: RequestView, index: int) -> None:

@@ -216,6 +216,11 @@ class ChatMessage:
         return (self.reply_markup or {}).get("inline_keyboard", [])
 
     @property
+    def thread_id(self) -> int | None:
+        """The forum topic the message is in (None: the chat's General / no topics)."""
+        return self.raw.get("message_thread_id")
+
+    @property
     def button_texts(self) -> list[str]:
         return [button.get("text", "") for row in self.buttons for button in row]
 
@@ -578,8 +583,10 @@ class FakeTelegram:
             self._calls: list[Call] = []
             self._unhandled: list[str] = []
             self._blocked: set[int] = set()
+            self._forgotten_ids: set[str] = set()
             self._fail_rules: list[_FailRule] = []
             self._flood: _Flood | None = None
+            self._migrated: dict[int, int] = {}  # group id → the supergroup it became
             self._changed.notify_all()
 
     # ------------------------------------------------------------------------------------------- lifecycle
@@ -682,15 +689,19 @@ class FakeTelegram:
         caption: bool = False,
         forward_from: int | dict[str, Any] | None = None,
         edited: bool = False,
+        thread_id: int | None = None,
     ) -> dict[str, Any]:
         """A user's text message (or, with caption=True, a photo with that caption) as an update.
 
         Entities default to what Telegram's clients detect (commands, @mentions, links); pass [] for none.
         reply_to_bot replies to the bot's latest message in the chat; reply_to to a given message_id.
         forward_from: a user id, or a full `forward_origin` dict. edited: edits the user's latest message.
+        thread_id: the message is in that forum topic of a supergroup (`message_thread_id`, `is_topic_message`).
         """
         entities = auto_entities(text) if entities is None else entities
         content: dict[str, Any] = {"caption": text} if caption else {"text": text}
+        if thread_id is not None:
+            content |= {"message_thread_id": thread_id, "is_topic_message": True}
         if entities:
             content["caption_entities" if caption else "entities"] = entities
         if forward_from is not None:
@@ -810,6 +821,27 @@ class FakeTelegram:
     def unblock(self, chat_id: int) -> None:
         with self._lock:
             self._blocked.discard(chat_id)
+
+    def migrate(self, chat_id: int, new_chat_id: int) -> None:
+        """The group is upgraded to a supergroup: every call to the old id answers 400 with
+        `migrate_to_chat_id`, as Telegram does; the chat goes on under the new id."""
+        with self._lock:
+            self._migrated[chat_id] = new_chat_id
+            old = self._chat(chat_id)
+            self._chats[new_chat_id] = {**old, "id": new_chat_id, "type": "supergroup"}
+
+    def forget_file_ids(self) -> None:
+        """Telegram no longer knows the file_ids it gave out (sending one answers 400 "wrong file identifier")."""
+        with self._lock:
+            self._forgotten_ids = set(self._files)
+
+    def _check_migrated(self, chat_id: Any) -> None:
+        if isinstance(chat_id, int) and chat_id in self._migrated:
+            raise _ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self._migrated[chat_id]},
+            )
 
     # ------------------------------------------------------------------------------------------- faults
 
@@ -1282,6 +1314,7 @@ class FakeTelegram:
     ) -> ChatMessage:
         if not isinstance(chat_id, int):
             raise _ApiError(400, "Bad Request: chat not found")
+        self._check_migrated(chat_id)
         if chat_id in self._blocked:
             raise _ApiError(403, "Forbidden: bot was blocked by the user")
         markup = _normalize_markup(p.get("reply_markup"))
@@ -1298,6 +1331,8 @@ class FakeTelegram:
             ):
                 raise _ApiError(400, "Bad Request: message to be replied not found")
         raw.update(content)
+        if p.get("message_thread_id"):
+            raw |= {"message_thread_id": p["message_thread_id"], "is_topic_message": True}
         if markup:
             raw["reply_markup"] = markup
         message_id = self._next_message_id(chat_id)
@@ -1324,6 +1359,7 @@ class FakeTelegram:
         return message
 
     def _lookup(self, chat_id: Any, message_id: Any) -> ChatMessage | None:
+        self._check_migrated(chat_id)
         try:
             return self._messages.get(int(chat_id), {}).get(int(message_id))
         except (TypeError, ValueError):
@@ -1483,7 +1519,7 @@ class FakeTelegram:
             return self._fresh_file(kind, part, limit=None), False
         elif isinstance(value, str) and value.startswith(("http://", "https://")):
             raise _ApiError(400, "Bad Request: failed to get HTTP URL content")
-        elif isinstance(value, str) and value in self._files:
+        elif isinstance(value, str) and value in self._files and value not in self._forgotten_ids:
             stored = self._files[value]
             if stored.kind != kind:
                 raise _ApiError(400, f"Bad Request: can't use file of type {stored.kind.title()} as {kind.title()}")

@@ -230,6 +230,9 @@ class Delivery:
         await self.store.close(view.snapshot.meta)
         await asyncio.to_thread(self.work_area.remove_request, view.rid)
         self.views.pop(view.rid, None)
+        if not self.chat_views(view.chat_id):  # its sender ends by itself: don't keep it around
+            self.senders.pop(view.chat_id, None)
+            self._sender_tasks.pop(view.chat_id, None)
         log.info("request %s closed (%s): %d delivered", view.rid, view.status, view.snapshot.delivered)
         self.request_schedule()
 
@@ -264,7 +267,7 @@ class Delivery:
                     await self.sweep()
                 if self.all_in_one and now - last_walk >= KEYSPACE_WALK_SECONDS:
                     last_walk = now
-                    await self.walk_keyspace()
+                    await self.store.free_expired()
             except RedisError:
                 pass  # the events task reports the outage once
             except Exception:
@@ -323,11 +326,6 @@ class Delivery:
     async def sweep(self) -> None:
         active = set(await self.store.active())
         await asyncio.to_thread(self.work_area.sweep, active, self.orphan_age)
-
-    async def walk_keyspace(self) -> None:
-        """All-in-one: touch every key so that the in-memory store frees the expired ones."""
-        async for _key in self.store.redis.scan_iter(match=f"{schema.PREFIX}:*", count=500):
-            pass
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

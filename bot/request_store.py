@@ -226,6 +226,11 @@ class RequestStore:
                 events.append((fields["rid"], fields["i"], fields["s"]))
         return after, events
 
+    async def free_expired(self) -> None:
+        """Walk our keys: an in-memory store (all-in-one mode) frees expired keys only when it meets them."""
+        async for _key in self.redis.scan_iter(match=f"{schema.PREFIX}:*", count=500):
+            pass
+
     async def worker_threads(self, now: float, stale_after: float) -> int:
         """Threads of the workers seen within `stale_after` seconds: the queue's capacity."""
         total = 0

@@ -17,6 +17,7 @@ import redis
 import redis.asyncio as aioredis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import Middleware
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -89,6 +90,16 @@ def _connect(url: str, *, decode_responses: bool) -> redis.Redis:
     )
 
 
+class BoundedDeadLetters(Middleware):
+    """All-in-one: the in-memory broker keeps every failed message forever; keep the last few (for logs)."""
+
+    KEEP = 100
+
+    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        for dead in getattr(broker, "dead_letters_by_queue", {}).values():
+            del dead[: -self.KEEP]
+
+
 def make_broker(settings: ServiceSettings) -> dramatiq.Broker:
     """The broker rides out a Redis restart like the store does, instead of failing at once.
 
@@ -97,7 +108,9 @@ def make_broker(settings: ServiceSettings) -> dramatiq.Broker:
     stay claimed by a live worker until that worker restarts: the track would never be delivered.
     """
     if settings.redis_url is None:
-        return StubBroker()
+        broker = StubBroker()
+        broker.add_middleware(BoundedDeadLetters())
+        return broker
     return RedisBroker(
         client=_connect(settings.redis_url, decode_responses=False),
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,

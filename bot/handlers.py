@@ -35,6 +35,7 @@ from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
+OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel"})
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
 
 
@@ -69,7 +70,7 @@ class Handlers:
             await update.callback_query.answer(texts.refusal(update.callback_query.from_user.id)[:200], show_alert=True)
         elif (
             (message := update.effective_message) is not None
-            and self._addressed(message, context.bot.username)
+            and (self._addressed(message, context.bot.username) or self._own_command(message, context.bot.username))
             and self.refusals.allow(message.chat.id, user.id if user else None, time.monotonic())
         ):
             log.info("refused user %s", user.id if user else None)
@@ -92,6 +93,12 @@ class Handlers:
             if entity.type == MessageEntityType.BOT_COMMAND and value.lower().endswith(mention):
                 return True
         return False
+
+    @staticmethod
+    def _own_command(message: Message, bot_username: str) -> bool:
+        """A command this bot answers (/help, or /help@thisbot): in a group a bare one reaches every bot."""
+        command, _, target = (message.text or "").partition(" ")[0].partition("@")
+        return command.lower() in OWN_COMMANDS and target.lower() in ("", bot_username.lower())
 
     @staticmethod
     def _link_text(message: Message) -> str:

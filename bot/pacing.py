@@ -44,7 +44,8 @@ class ChatPacer:
         if bucket is None:
             bucket = self._buckets[chat_id] = _Bucket(tokens=float(self.burst), at=now)
         elif self.interval > 0:
-            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) / self.interval)
+            since = max(bucket.at, min(bucket.blocked_until, now))  # no refill while Telegram makes us wait
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - since) / self.interval)
         else:
             bucket.tokens = float(self.burst)
         bucket.at = now
@@ -69,7 +70,7 @@ class ChatPacer:
     def retry_after(self, chat_id: int, seconds: float) -> None:
         """Telegram said 429: nothing goes to this chat before it allows, and no burst right after."""
         bucket = self._bucket(chat_id)
-        bucket.tokens = 0.0
+        bucket.tokens = min(1.0, float(self.burst))  # one call when the wait is over, then the plain pace
         bucket.blocked_until = bucket.at + max(seconds, self.interval)
 
     def failed(self, chat_id: int) -> float:
@@ -77,6 +78,7 @@ class ChatPacer:
         bucket = self._bucket(chat_id)
         bucket.failures += 1
         wait = min(self.max_backoff, max(self.interval, 1.0) * 2 ** (bucket.failures - 1))
+        bucket.tokens = min(bucket.tokens, 1.0)
         bucket.blocked_until = bucket.at + wait
         return wait
 

@@ -32,7 +32,11 @@ class RequestStore:
     # --- requests ---------------------------------------------------------------------------------
     async def create(self, meta: RequestMeta, *, progress_message_id: int | None, progress_text: str) -> None:
         rid = meta.id
-        head: dict[str, str | int | float] = {"meta": meta.model_dump_json(), "status": RequestStatus.RESOLVING}
+        head: dict[str, str | int | float] = {
+            "meta": meta.model_dump_json(),
+            "status": RequestStatus.RESOLVING,
+            "resolve_attempts": 1,
+        }
         if progress_message_id is not None:
             head |= {"progress_message": progress_message_id, "last_text": progress_text, "last_edit": self.clock()}
         score = {rid: meta.created_at}
@@ -107,7 +111,8 @@ class RequestStore:
         async with self.redis.pipeline() as pipe:
             pipe.hincrby(schema.head_key(rid), "resolve_attempts", 1)
             pipe.hset(schema.head_key(rid), "resolve_at", self.clock())
-            count, _ = await pipe.execute()
+            _keep_expiring(pipe, schema.head_key(rid))
+            count, *_ = await pipe.execute()
         return int(count)
 
     async def _request_transition(self, rid: str, event: str, fields: Mapping[str, str]) -> bool:
@@ -146,6 +151,7 @@ class RequestStore:
         moved = meta.model_copy(update={"chat_id": new_chat_id})
         async with self.redis.pipeline() as pipe:
             pipe.hset(schema.head_key(meta.id), "meta", moved.model_dump_json())
+            _keep_expiring(pipe, schema.head_key(meta.id))
             pipe.zrem(schema.chat_key(meta.chat_id), meta.id)
             pipe.zadd(schema.chat_key(new_chat_id), {meta.id: meta.created_at})
             pipe.expire(schema.chat_key(new_chat_id), schema.ACTIVE_TTL)
@@ -191,17 +197,23 @@ class RequestStore:
 
     # --- bot bookkeeping --------------------------------------------------------------------------
     async def set_next_send(self, rid: str, value: int) -> None:
-        await self.redis.hset(schema.head_key(rid), "next_send", value)
+        await self._set_head(rid, {"next_send": value})
 
     async def set_progress_message(self, rid: str, message_id: int | None) -> None:
-        await self.redis.hset(schema.head_key(rid), "progress_message", "" if message_id is None else message_id)
+        await self._set_head(rid, {"progress_message": "" if message_id is None else message_id})
 
     async def progress_memo(self, rid: str) -> tuple[str | None, float]:
         text, at = await self.redis.hmget(schema.head_key(rid), ["last_text", "last_edit"])
         return text, float(at or 0)
 
     async def set_progress_memo(self, rid: str, text: str, at: float) -> None:
-        await self.redis.hset(schema.head_key(rid), mapping={"last_text": text, "last_edit": at})
+        await self._set_head(rid, {"last_text": text, "last_edit": at})
+
+    async def _set_head(self, rid: str, fields: Mapping[str, str | int | float]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(schema.head_key(rid), mapping=dict(fields))
+            _keep_expiring(pipe, schema.head_key(rid))
+            await pipe.execute()
 
     # --- upload cache -----------------------------------------------------------------------------
     async def remember_upload(self, audio_key: str, spotify_id: str, upload: dict[str, Any]) -> None:
@@ -239,3 +251,9 @@ class RequestStore:
             if now - float(seen["seen"]) <= stale_after:
                 total += int(seen["threads"])
         return total
+
+
+def _keep_expiring(pipe: Any, name: str) -> None:
+    """A write to a request whose keys already expired recreates its hash: give it a TTL then (and only then,
+    `NX`: a closed request keeps its shorter one)."""
+    pipe.expire(name, schema.ACTIVE_TTL, nx=True)

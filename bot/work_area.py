@@ -36,9 +36,14 @@ class WorkArea:
         shutil.rmtree(self.request_dir(rid), ignore_errors=True)
 
     def remove_folder(self, folder: Path) -> None:
-        """Remove an attempt folder; anything outside the work area is left alone."""
-        if self.root in folder.parents:
-            shutil.rmtree(folder, ignore_errors=True)
+        """Remove an attempt folder; anything outside the work area (after `..` and links) is left alone."""
+        try:
+            real = folder.resolve(strict=True)
+            real.relative_to(self.root.resolve(strict=True))
+        except (OSError, ValueError):
+            return  # gone already, or not ours
+        if real != self.root.resolve() and not folder.is_symlink():
+            shutil.rmtree(real, ignore_errors=True)
 
     def sweep(self, active: set[str], older_than: float, now: float | None = None) -> list[Path]:
         """Remove request folders of no open request, untouched for `older_than` seconds (a crash's leftovers)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import AllowedUsers
+from bot.access import AllowedUsers, RefusalLimiter
 
 
 @pytest.mark.parametrize("text", ["", "   ", ",", " , ; ,"])
@@ -93,3 +93,66 @@ def test_value_object() -> None:
     assert hash(AllowedUsers.parse("2,1")) == hash(AllowedUsers.parse("1;2"))
     with pytest.raises(AttributeError):
         AllowedUsers.parse("1").everyone = True  # type: ignore[misc]
+
+
+# --- RefusalLimiter ------------------------------------------------------------------------------
+
+NOW = 1_700_000_000.0
+
+
+def test_a_stranger_is_refused_once_per_period_in_each_chat() -> None:
+    limiter = RefusalLimiter(per_user=600, burst=20, window=60)
+    assert limiter.allow(1, 100, NOW)
+    assert not limiter.allow(1, 100, NOW + 1)
+    assert not limiter.allow(1, 100, NOW + 599)
+    assert limiter.allow(1, 100, NOW + 600)
+    assert not limiter.allow(1, 100, NOW + 601)
+
+
+def test_each_chat_and_each_user_gets_its_own_refusal() -> None:
+    limiter = RefusalLimiter(per_user=600, burst=20, window=60)
+    assert limiter.allow(1, 100, NOW)
+    assert limiter.allow(2, 100, NOW)  # the same person in another chat
+    assert limiter.allow(1, 200, NOW)  # another person in the same chat
+    assert not limiter.allow(2, 100, NOW)
+
+
+def test_an_unknown_sender_gets_no_refusal() -> None:
+    """A channel post or an anonymous admin: no user id to show, so nothing to answer."""
+    limiter = RefusalLimiter()
+    assert not limiter.allow(1, None, NOW)
+    assert limiter.allow(1, 100, NOW)
+
+
+def test_all_strangers_together_are_capped_per_window() -> None:
+    limiter = RefusalLimiter(per_user=600, burst=3, window=60)
+    assert [limiter.allow(1, user, NOW + user) for user in range(5)] == [True, True, True, False, False]
+    assert not limiter.allow(2, 99, NOW + 59)
+    assert limiter.allow(2, 99, NOW + 60)  # the first refusal left the window
+    assert not limiter.allow(2, 98, NOW + 60.5)
+
+
+def test_a_capped_stranger_is_answered_later() -> None:
+    """Being held back by the global cap does not count as having been refused."""
+    limiter = RefusalLimiter(per_user=600, burst=1, window=60)
+    assert limiter.allow(1, 100, NOW)
+    assert not limiter.allow(1, 200, NOW + 1)
+    assert limiter.allow(1, 200, NOW + 61)
+
+
+def test_the_defaults() -> None:
+    limiter = RefusalLimiter()
+    assert (limiter.per_user, limiter.burst, limiter.window) == (600.0, 20, 60.0)
+    assert sum(limiter.allow(1, user, NOW) for user in range(100)) == 20
+
+
+def test_memory_stays_bounded_under_a_flood_of_strangers() -> None:
+    """Entries expire: however many strangers write over time, only the recent ones are remembered."""
+    limiter = RefusalLimiter(per_user=600, burst=20, window=60)
+    largest = 0
+    for n in range(20_000):
+        limiter.allow(n % 50, n, NOW + n * 0.5)
+        largest = max(largest, len(limiter._last), len(limiter._recent))  # the only way to see its memory
+    assert largest <= 20 * (600 // 60 + 1)
+    limiter.allow(1, -1, NOW + 10**6)
+    assert (len(limiter._last), len(limiter._recent)) == (1, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.pacing import ChatPacer
+from bot.pacing import MAX_IDLE_CHATS, ChatPacer
 
 CHAT, OTHER = 100, 200
 
@@ -156,3 +156,110 @@ def test_failed_backs_off_even_with_zero_interval(clock: Clock) -> None:
     pacer = ChatPacer(0.0, clock=clock)
     first, second = pacer.failed(CHAT), pacer.failed(CHAT)
     assert 0 < first < second
+
+
+# --- burst ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bursty(clock: Clock) -> ChatPacer:
+    return ChatPacer(1.0, burst=3, clock=clock)
+
+
+def send_while_ready(pacer: ChatPacer, chat_id: int = CHAT) -> int:
+    """Send to the chat for as long as the pacer lets it go at once; how many went."""
+    count = 0
+    while pacer.ready(chat_id) and count < 100:
+        pacer.sent(chat_id)
+        count += 1
+    return count
+
+
+def test_the_default_burst_is_one(pacer: ChatPacer) -> None:
+    assert pacer.burst == 1
+    assert send_while_ready(pacer) == 1
+
+
+def test_a_burst_goes_at_once_then_one_per_interval(bursty: ChatPacer, clock: Clock) -> None:
+    """A cached song's reply, audio and summary arrive together; the next ones keep the chat's pace."""
+    assert send_while_ready(bursty) == 3
+    assert bursty.wait_time(CHAT) == pytest.approx(1.0)
+    for _ in range(5):
+        clock.advance(1.0)
+        assert send_while_ready(bursty) == 1
+        assert bursty.wait_time(CHAT) == pytest.approx(1.0)
+
+
+def test_tokens_refill_over_time(bursty: ChatPacer, clock: Clock) -> None:
+    send_while_ready(bursty)
+    clock.advance(1.5)
+    assert send_while_ready(bursty) == 1
+    assert bursty.wait_time(CHAT) == pytest.approx(0.5)
+    clock.advance(2.5)
+    assert send_while_ready(bursty) == 3
+
+
+def test_an_idle_chat_saves_up_no_more_than_the_burst(bursty: ChatPacer, clock: Clock) -> None:
+    send_while_ready(bursty)
+    clock.advance(3600)
+    assert send_while_ready(bursty) == 3
+
+
+def test_each_chat_has_its_own_bucket(bursty: ChatPacer) -> None:
+    assert send_while_ready(bursty, CHAT) == 3
+    assert send_while_ready(bursty, OTHER) == 3
+
+
+def test_retry_after_empties_the_bucket(bursty: ChatPacer, clock: Clock) -> None:
+    bursty.sent(CHAT)
+    bursty.retry_after(CHAT, 0.5)
+    assert bursty.wait_time(CHAT) == pytest.approx(1.0)  # not 0.5: the bucket is empty
+    clock.advance(1.0)
+    assert send_while_ready(bursty) == 1
+
+
+def test_no_burst_right_after_a_retry_after(bursty: ChatPacer, clock: Clock) -> None:
+    """Telegram said 429: when it allows again, calls resume at the chat's pace, not with a burst."""
+    bursty.retry_after(CHAT, 30)
+    clock.advance(29.9)
+    assert not bursty.ready(CHAT)
+    clock.advance(0.1)
+    assert send_while_ready(bursty) == 1
+    assert bursty.wait_time(CHAT) == pytest.approx(1.0)
+
+
+def test_a_failure_backoff_also_applies_to_a_bursty_chat(bursty: ChatPacer, clock: Clock) -> None:
+    assert bursty.failed(CHAT) == 1.0
+    assert not bursty.ready(CHAT)
+    clock.advance(1.0)
+    assert bursty.ready(CHAT)
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+
+def test_many_chats_do_not_grow_memory_without_bound(clock: Clock) -> None:
+    """A bot in thousands of chats keeps state only for those still waiting out their pace."""
+    pacer = ChatPacer(1.0, burst=2, clock=clock)
+    largest = 0
+    for chat_id in range(5 * MAX_IDLE_CHATS):
+        pacer.sent(chat_id)
+        clock.advance(0.01)
+        largest = max(largest, len(pacer._buckets))  # the only way to see its memory
+    assert largest <= MAX_IDLE_CHATS + 1
+
+
+def test_idle_chats_are_forgotten_but_waiting_ones_are_kept(clock: Clock) -> None:
+    pacer = ChatPacer(1.0, clock=clock)
+    first = 10_000
+    for chat_id in range(first, first + MAX_IDLE_CHATS):
+        pacer.sent(chat_id)
+    pacer.retry_after(-1, 600)  # still blocked when the others are forgotten
+    clock.advance(10)
+    pacer.sent(CHAT)
+    pacer.sent(OTHER)
+    assert len(pacer._buckets) <= 3
+    assert not pacer.ready(CHAT)
+    assert not pacer.ready(-1)
+    assert pacer.wait_time(-1) == pytest.approx(590)
+    assert pacer.ready(first)  # a forgotten chat starts afresh

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.lifecycle import RequestStatus
 from bot.progress import (
     BAR_WIDTH,
     MAX_FAILURES_LISTED,
+    STREAMING_EDIT_INTERVAL,
     TELEGRAM_TEXT_LIMIT,
+    edit_wait,
     estimate_remaining,
     format_duration,
     headline,
@@ -18,6 +21,7 @@ from bot.progress import (
 from bot.requests import RequestMeta, RequestSnapshot, Resolution, TrackState
 from pipeline.models import LinkKind, SkippedItem, Track
 
+R = RequestStatus
 NOW = 1_000_000.0
 LINK = "https://open.spotify.com/album/2noRn2Aes5aoNVsU6iWThc"
 
@@ -29,7 +33,8 @@ def track(i: int, *, artists: tuple[str, ...] = ("Artist",), title: str | None =
 def snapshot(
     states: list[TrackState] | None = None,
     *,
-    phase: str = "running",
+    status: RequestStatus = R.RUNNING,
+    resolved: bool | None = None,
     kind: LinkKind = "album",
     name: str = "Discovery",
     owner: str = "Daft Punk",
@@ -37,7 +42,6 @@ def snapshot(
     truncated: bool = False,
     skipped: list[SkippedItem] | None = None,
     tracks: list[Track] | None = None,
-    cancelled: bool = False,
     next_send: int | None = None,
     error: str | None = None,
 ) -> RequestSnapshot:
@@ -47,8 +51,10 @@ def snapshot(
         next_send = 0
         while next_send < len(states) and states[next_send].status in ("sent", "failed"):
             next_send += 1
+    if resolved is None:  # a link that failed to be read never had a resolution
+        resolved = status not in (R.RESOLVING, R.FAILED)
     resolution = None
-    if phase != "resolving":
+    if resolved:
         resolution = Resolution(
             kind=kind,
             name=name,
@@ -58,14 +64,11 @@ def snapshot(
             truncated=truncated,
             skipped=skipped or [],
         )
-    if phase == "failed":
-        resolution = None
     return RequestSnapshot(
         meta=RequestMeta(id="r1", chat_id=10, user_id=20, link=LINK, created_at=NOW - 100),
-        phase=phase,  # type: ignore[arg-type]
+        status=status,
         resolution=resolution,
         error=error,
-        cancelled=cancelled,
         tracks=tracks,
         states=states,
         next_send=next_send,
@@ -187,7 +190,7 @@ def test_estimate_counts_retrying_as_waiting() -> None:
 
 
 def test_headline_while_resolving() -> None:
-    assert "Reading your Spotify link" in headline(snapshot(phase="resolving"))
+    assert "Reading your Spotify link" in headline(snapshot(status=R.RESOLVING))
 
 
 @pytest.mark.parametrize("kind", ["track", "album", "playlist"])
@@ -206,29 +209,28 @@ def test_headline_singular_and_no_owner() -> None:
     assert " – " not in text
 
 
-# --- render_progress: each phase -------------------------------------------------------------------
+# --- render_progress: each status ------------------------------------------------------------------
 
 
 def test_resolving_shows_the_link() -> None:
-    text = render_progress(snapshot(phase="resolving"), NOW)
+    text = render_progress(snapshot(status=R.RESOLVING), NOW)
     assert "Reading your Spotify link" in text
     assert LINK in text
 
 
 def test_failed_resolution_shows_link_and_reason() -> None:
-    text = render_progress(snapshot(phase="failed", error="not found on Spotify"), NOW)
+    text = render_progress(snapshot(status=R.FAILED, error="not found on Spotify"), NOW)
     assert LINK in text
     assert "Couldn't read" in text
     assert "not found on Spotify" in text
 
 
 def test_failed_resolution_without_reason() -> None:
-    assert "unknown error" in render_progress(snapshot(phase="failed"), NOW)
+    assert "unknown error" in render_progress(snapshot(status=R.FAILED), NOW)
 
 
-@pytest.mark.parametrize("phase", ["resolving", "failed"])
-def test_cancelled_before_running(phase: str) -> None:
-    text = render_progress(snapshot(phase=phase, cancelled=True, error="x"), NOW)
+def test_cancelled_before_running() -> None:
+    text = render_progress(snapshot(status=R.CANCELLED, resolved=False), NOW)
     assert "Cancelled" in text
     assert LINK in text
     assert "Couldn't read" not in text
@@ -375,7 +377,7 @@ def test_many_failures_are_capped_with_a_count_of_the_rest() -> None:
 def test_cancelled_while_running_summarises_what_was_cancelled() -> None:
     items = states("sent", "failed", "running", "ready", "pending")
     items[1].reason = "unavailable"
-    text = render_progress(snapshot(items, cancelled=True), NOW)
+    text = render_progress(snapshot(items, status=R.CANCELLED), NOW)
     assert "Cancelled" in text
     assert "Done" not in text
     assert "1 delivered" in text
@@ -385,7 +387,7 @@ def test_cancelled_while_running_summarises_what_was_cancelled() -> None:
 
 
 def test_cancelled_after_everything_was_delivered_mentions_no_cancelled_tracks() -> None:
-    text = render_progress(snapshot(states("sent", "sent"), cancelled=True), NOW)
+    text = render_progress(snapshot(states("sent", "sent"), status=R.CANCELLED), NOW)
     assert "2 delivered" in text
     assert "cancelled" not in text.split("Cancelled", 1)[1]
 
@@ -395,8 +397,8 @@ def test_cancelled_after_everything_was_delivered_mentions_no_cancelled_tracks()
 LONG = "x" * 300
 
 
-def huge_snapshot(status: str, **kwargs: object) -> RequestSnapshot:
-    items = [TrackState(status=status, reason=f"{LONG} {i}") for i in range(500)]  # type: ignore[arg-type]
+def huge_snapshot(track_status: str, **kwargs: object) -> RequestSnapshot:
+    items = [TrackState(status=track_status, reason=f"{LONG} {i}") for i in range(500)]  # type: ignore[arg-type]
     tracks = [track(i, artists=tuple(f"{LONG} artist {j}" for j in range(3)), title=LONG) for i in range(500)]
     skipped = [SkippedItem(title=LONG, reason=f"{LONG} skipped {i}") for i in range(500)]
     return snapshot(
@@ -404,9 +406,9 @@ def huge_snapshot(status: str, **kwargs: object) -> RequestSnapshot:
     )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("cancelled", [False, True])
-def test_500_long_failures_fit_in_one_message(cancelled: bool) -> None:
-    text = render_progress(huge_snapshot("failed", cancelled=cancelled, available=900), NOW)
+@pytest.mark.parametrize("status", [R.RUNNING, R.DONE, R.CANCELLED])
+def test_500_long_failures_fit_in_one_message(status: RequestStatus) -> None:
+    text = render_progress(huge_snapshot("failed", status=status, available=900), NOW)
     assert len(text) <= TELEGRAM_TEXT_LIMIT
     assert text.endswith("…")
     assert LONG in text
@@ -425,10 +427,10 @@ def test_500_short_failures_fit_without_cutting() -> None:
     assert f"… and {500 - MAX_FAILURES_LISTED} more failed" in text
 
 
-@pytest.mark.parametrize("phase", ["resolving", "running", "failed"])
-@pytest.mark.parametrize("cancelled", [False, True])
-def test_every_phase_fits(phase: str, cancelled: bool) -> None:
-    text = render_progress(snapshot(states("failed", "sent", "running"), phase=phase, cancelled=cancelled), NOW)
+@pytest.mark.parametrize("status", list(RequestStatus))
+@pytest.mark.parametrize("resolved", [False, True])
+def test_every_status_fits(status: RequestStatus, resolved: bool) -> None:
+    text = render_progress(snapshot(states("failed", "sent", "running"), status=status, resolved=resolved), NOW)
     assert 0 < len(text) <= TELEGRAM_TEXT_LIMIT
 
 
@@ -436,7 +438,7 @@ def test_every_phase_fits(phase: str, cancelled: bool) -> None:
 
 
 def test_status_line_while_resolving() -> None:
-    text = render_status_line(snapshot(phase="resolving"), NOW)
+    text = render_status_line(snapshot(status=R.RESOLVING), NOW)
     assert LINK in text
     assert "reading the link" in text
 
@@ -464,6 +466,63 @@ def test_status_line_waiting() -> None:
 
 
 def test_resolving_shows_a_spotify_delay() -> None:
-    resolving = snapshot(phase="resolving").model_copy(update={"resolution": None, "retry_at": NOW + 120})
+    resolving = snapshot(status=R.RESOLVING).model_copy(update={"resolution": None, "retry_at": NOW + 120})
     text = render_progress(resolving, NOW)
     assert "Delayed" in text and "2 min" in text
+
+
+# --- the new statuses ------------------------------------------------------------------------------
+
+
+def test_done_shows_the_summary() -> None:
+    text = render_progress(snapshot(states("sent", "failed"), status=R.DONE), NOW)
+    assert "Done: ✅ 1 delivered · ❌ 1 failed" in text
+    assert "remaining" not in text
+
+
+def test_cancelled_tracks_are_counted_as_cancelled() -> None:
+    """Cancelling a request marks its unfinished tracks cancelled: the summary counts them."""
+    text = render_progress(snapshot(states("sent", "cancelled", "cancelled"), status=R.CANCELLED), NOW)
+    assert "🛑 Cancelled: ✅ 1 delivered · 🛑 2 cancelled" in text
+
+
+def test_a_ready_track_is_not_waiting_for_a_worker() -> None:
+    """A file waiting for the chat's pace needs no more processing time."""
+    assert estimate_remaining([timed("sent", 10), TrackState(status="ready")], NOW) == 0
+
+
+# --- edit_wait -------------------------------------------------------------------------------------
+
+INTERVAL = 3.0
+
+
+def test_an_edit_waits_the_interval_after_the_last_one() -> None:
+    assert edit_wait(NOW, NOW, INTERVAL, streaming=False, final=False) == INTERVAL
+    assert edit_wait(NOW + 1, NOW, INTERVAL, streaming=False, final=False) == pytest.approx(INTERVAL - 1)
+    assert edit_wait(NOW + INTERVAL, NOW, INTERVAL, streaming=False, final=False) == 0.0
+
+
+def test_an_edit_never_waits_a_negative_time() -> None:
+    assert edit_wait(NOW + 1000, NOW, INTERVAL, streaming=True, final=False) == 0.0
+    assert edit_wait(NOW, 0.0, INTERVAL, streaming=False, final=False) == 0.0  # never edited
+
+
+def test_while_audios_stream_an_edit_waits_longer() -> None:
+    """The audios show the progress themselves and share the chat's pace with the edits."""
+    assert STREAMING_EDIT_INTERVAL > INTERVAL
+    assert edit_wait(NOW, NOW, INTERVAL, streaming=True, final=False) == STREAMING_EDIT_INTERVAL
+    assert edit_wait(NOW + INTERVAL, NOW, INTERVAL, streaming=True, final=False) == pytest.approx(
+        STREAMING_EDIT_INTERVAL - INTERVAL
+    )
+    assert edit_wait(NOW + STREAMING_EDIT_INTERVAL, NOW, INTERVAL, streaming=True, final=False) == 0.0
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_the_final_summary_never_waits_beyond_the_interval(streaming: bool) -> None:
+    assert edit_wait(NOW, NOW, INTERVAL, streaming=streaming, final=True) == INTERVAL
+    assert edit_wait(NOW + INTERVAL, NOW, INTERVAL, streaming=streaming, final=True) == 0.0
+
+
+def test_a_long_interval_is_kept_while_streaming() -> None:
+    long = STREAMING_EDIT_INTERVAL * 3
+    assert edit_wait(NOW, NOW, long, streaming=True, final=False) == long

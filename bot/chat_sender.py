@@ -218,6 +218,8 @@ class ChatSender:
     async def _record_sent(self, view: RequestView, index: int, file_id: str | None) -> None:
         state, track = view.snapshot.states[index], view.snapshot.tracks[index]
         new = await self.store.sent(view.rid, index, file_id)
+        if new is None:  # refused: recorded already (an answer lost to a timeout), or cancelled meanwhile
+            new = await self.store.state(view.rid, index)
         view.unrecorded.pop(index, None)
         if new is not None:
             view.set_state(index, new)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from telegram import Bot
 
 from bot import schema
 from bot.chat_sender import ChatSender
-from bot.lifecycle import RequestStatus
+from bot.lifecycle import RequestStatus, TrackStatus
 from bot.pacing import ChatPacer
 from bot.recovery import GAVE_UP, RESOLVE_GAVE_UP, Limits, resolve_repair, track_repair
 from bot.request_store import RequestStore
@@ -178,11 +179,11 @@ class Delivery:
                 log.exception("scheduling failed")
 
     async def schedule(self) -> None:
-        """Queue the tracks the free worker slots go to (and retry messages that could not be sent)."""
+        """Queue the tracks the free worker slots go to, and settle the messages still owed."""
         views = sorted(self.views.values(), key=lambda v: v.snapshot.meta.created_at)
         for view in views:
-            for index in sorted(view.unqueued):
-                await self._send_track_message(view, index)
+            for index, ticket in sorted(view.owed.items()):
+                await self._settle_owed(view, index, ticket)
         demands = [d for view in views if (d := view.demand()) is not None]
         window = self.settings.track_window or math.inf
         picks = allocate(demands, slots_for(self.capacity), window=window, hold_limit=hold_limit_for(self.capacity))
@@ -191,15 +192,26 @@ class Delivery:
             index = view.next_waiting() if view else None
             if view is None or index is None:
                 continue
-            state = await self.store.queue(rid, index)
+            ticket = view.owed[index] = uuid.uuid4().hex  # owed until sent, even if the answer below is lost
+            state = await self.store.queue(rid, index, ticket)
             if state is None:  # the copy was behind: read the track again
+                del view.owed[index]
                 fresh = await self.store.state(rid, index)
                 if fresh is not None:
                     view.set_state(index, fresh)
                 continue
             view.set_state(index, state)
-            view.unqueued.add(index)
             await self._send_track_message(view, index)
+
+    async def _settle_owed(self, view: RequestView, index: int, ticket: str) -> None:
+        """A queue transition whose message is not sent yet: send it if the transition is ours (its ticket)."""
+        state = await self.store.state(view.rid, index)
+        if state is not None:
+            view.set_state(index, state)
+        if state is not None and state.status == TrackStatus.QUEUED and state.ticket == ticket:
+            await self._send_track_message(view, index)
+        else:
+            view.owed.pop(index, None)
 
     async def _send_track_message(self, view: RequestView, index: int) -> None:
         try:
@@ -209,7 +221,7 @@ class Delivery:
             self.request_schedule()
             await self._pause(1.0)
             return
-        view.unqueued.discard(index)
+        view.owed.pop(index, None)
 
     # --- senders ----------------------------------------------------------------------------------
     def chat_views(self, chat_id: int) -> list[RequestView]:
@@ -317,9 +329,10 @@ class Delivery:
             if repair == "fail":
                 new = await self.store.fail(rid, index, GAVE_UP)
             else:
-                new = await self.store.requeue(rid, index)
-                if new is not None:
-                    view.unqueued.add(index)
+                ticket = view.owed[index] = uuid.uuid4().hex
+                new = await self.store.requeue(rid, index, ticket)
+                if new is None:
+                    view.owed.pop(index, None)
             if new is not None:
                 view.set_state(index, new)
 

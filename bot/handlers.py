@@ -235,7 +235,7 @@ class Handlers:
                 await self._quietly(sent.edit_text(texts.STORAGE_DOWN))
             raise
         try:
-            await asyncio.to_thread(self.enqueue_resolve, meta.id)
+            await asyncio.wait_for(asyncio.to_thread(self.enqueue_resolve, meta.id), STATE_TIMEOUT)
         except Exception as error:  # the queue is unreachable: say so rather than leave the request "reading"
             log.warning("request %s: could not queue it (%s)", meta.id, error)
             async with state_access():

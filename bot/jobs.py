@@ -138,7 +138,7 @@ class TrackJobs:
         out_dir = self.work_area.attempt_dir(rid, index, attempt)
         won = False
         try:
-            won = self._fetch(rid, index, out_dir)
+            won = self._fetch(rid, index, attempt, out_dir)
         except Cancelled:
             self.store.cancel(rid, index)
         except PermanentError as error:
@@ -163,7 +163,7 @@ class TrackJobs:
             if not won:  # failed, cancelled, or another run of the track finished first
                 self.work_area.remove_folder(out_dir)
 
-    def _fetch(self, rid: str, index: int, out_dir: Path) -> bool:
+    def _fetch(self, rid: str, index: int, attempt: str, out_dir: Path) -> bool:
         """Fetch the track into `out_dir`; True when this run's file is the one to send."""
         track = self.store.track(rid, index)
         if track is None:
@@ -193,7 +193,10 @@ class TrackJobs:
             duration_s=fetched.duration_s,
             size_bytes=fetched.size_bytes,
         )
-        return ready is not None
+        if ready is None:  # another run finished first, or it was cancelled, or our answer was lost on the way
+            current = self.store.state(rid, index)
+            return current is not None and current.status == TrackStatus.READY and current.attempt == attempt
+        return True
 
     def track_gave_up(self, rid: str, index: int) -> None:
         state = self.store.state(rid, index)

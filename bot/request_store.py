@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from bot import schema
 from bot.lifecycle import RequestStatus, request_target
@@ -159,13 +160,26 @@ class RequestStore:
         return moved
 
     # --- tracks -----------------------------------------------------------------------------------
-    async def queue(self, rid: str, index: int) -> TrackState | None:
-        """pending → queued: its Dramatiq message is about to be sent."""
-        return await self._track_transition(rid, index, "queue", {"queued_at": self.clock()})
+    async def queue(self, rid: str, index: int, ticket: str) -> TrackState | None:
+        """pending → queued: its Dramatiq message is about to be sent (`ticket`: see `confirmed`)."""
+        return await self._confirmed(rid, index, "queue", {"queued_at": self.clock(), "ticket": ticket})
 
-    async def requeue(self, rid: str, index: int) -> TrackState | None:
+    async def requeue(self, rid: str, index: int, ticket: str) -> TrackState | None:
         """queued/running/retrying → queued: its message was lost or its run is overdue."""
-        return await self._track_transition(rid, index, "requeue", {"queued_at": self.clock(), "attempt": None})
+        changes = {"queued_at": self.clock(), "attempt": None, "ticket": ticket}
+        return await self._confirmed(rid, index, "requeue", changes)
+
+    async def _confirmed(self, rid: str, index: int, event: str, changes: dict[str, Any]) -> TrackState | None:
+        """A queue transition, and if it looks refused, whether it was applied after all (an answer lost to a
+        timeout): then the state carries our ticket and the message must still be sent."""
+        try:
+            new = await self._track_transition(rid, index, event, changes)
+        except (ConnectionError, TimeoutError, RedisError):
+            new = None
+        if new is not None:
+            return new
+        current = await self.state(rid, index)
+        return current if current is not None and current.ticket == changes["ticket"] else None
 
     async def sent(self, rid: str, index: int, file_id: str | None) -> TrackState | None:
         changes = {"file_id": file_id, "path": None, "thumb_path": None}

@@ -23,7 +23,7 @@ class RequestView:
         self._next_pending = 0
         self.dirty = True  # changed since the progress text was last rendered
         self.unrecorded: dict[int, str | None] = {}  # sent to Telegram, "sent" not yet stored (Redis down)
-        self.unqueued: set[int] = set()  # queued in Redis, but the Dramatiq message could not be sent
+        self.owed: dict[int, str] = {}  # queue transitions (by ticket) whose Dramatiq message is not sent yet
         self.progress_failures = 0
         self.progress_broken = False  # Telegram refuses every progress message: go on without one
         self.final_shown = False  # final, and its summary is what the progress message shows: close it

@@ -58,6 +58,7 @@ class TrackState(BaseModel):
     duration_s: float | None = None
     size_bytes: int | None = None
     attempt: str | None = None  # id of the run that holds it (its own folder; a duplicate run has another)
+    ticket: str | None = None  # id of the bot's last queue/requeue (tells whether a lost answer was a success)
     attempts: int = 0  # runs started, redeliveries and re-drives included
     version: int = 0  # +1 per transition: a copy never goes back to an older state
     changed_at: float | None = None  # when the last transition happened (epoch seconds)

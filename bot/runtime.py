@@ -9,6 +9,7 @@ in-memory fakeredis server.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,9 @@ HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 50_000
 
 
-# The bot answers "storage unreachable" instead of hanging: its Redis calls give up quickly.
+# The bot answers "storage unreachable" instead of hanging: its Redis calls give up quickly. An answer lost
+# that way is harmless there: every transition is guarded by the table, and the bot re-reads a state
+# whenever a transition it made is refused (it may have been applied after all).
 BOT_REDIS_TIMEOUT = 2.0
 
 
@@ -78,15 +81,24 @@ def _redis_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=5, base=0.2), retries=10)
 
 
+# A dead peer (a network cut) is noticed within about a minute, without a read timeout (below).
+KEEPALIVE = {socket.TCP_KEEPIDLE: 30, socket.TCP_KEEPINTVL: 10, socket.TCP_KEEPCNT: 3}
+
+
 def _connect(url: str, *, decode_responses: bool) -> redis.Redis:
+    """The workers' and the broker's client. No read timeout, on purpose: a command sent to a Redis that stalls
+    (paused, swapping) is executed when it wakes up, and a client that had given up on it would lose the
+    answer: a Dramatiq fetch whose messages are then claimed by a worker that never got them, a transition the
+    worker believes failed. So a stalled Redis makes the workers wait; a refused connection is retried."""
     return redis.Redis.from_url(
         url,
         decode_responses=decode_responses,
-        socket_timeout=10,
         socket_connect_timeout=5,
+        socket_keepalive=True,
+        socket_keepalive_options=KEEPALIVE,
         health_check_interval=15,
         retry=_redis_retry(),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry_on_error=[redis.ConnectionError],
     )
 
 

@@ -188,7 +188,7 @@ class BotSystem:
             process.stop(timeout=15)
 
     def all_logs(self) -> str:
-        return "\n".join(p.log_path.read_text(errors="replace") for p in self.logs.glob("*.log"))
+        return "\n".join(path.read_text(errors="replace") for path in sorted(self.logs.glob("*.log")))
 
 
 class RedisServer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,6 +35,11 @@ R = RequestStatus
 RID, OTHER, THIRD = "0123456789ab", "ba9876543210", "aaaabbbbcccc"
 FINISHED_TTL = 3600
 AUDIO = "mp3-V2"
+
+
+def ticket() -> str:
+    """A fresh queue ticket, as the scheduler makes one per queue/requeue."""
+    return uuid.uuid4().hex
 
 
 class Clock:
@@ -186,8 +192,8 @@ def request_in(stores: Stores, status: RequestStatus) -> None:
 Action = Callable[[Stores, str, int], TrackState | None]
 
 ACTIONS: dict[str, tuple[str, Action]] = {  # name → (event of the table, call)
-    "bot.queue": ("queue", lambda s, rid, i: s.run(s.bot.queue(rid, i))),
-    "bot.requeue": ("requeue", lambda s, rid, i: s.run(s.bot.requeue(rid, i))),
+    "bot.queue": ("queue", lambda s, rid, i: s.run(s.bot.queue(rid, i, ticket()))),
+    "bot.requeue": ("requeue", lambda s, rid, i: s.run(s.bot.requeue(rid, i, ticket()))),
     "worker.start": ("start", lambda s, rid, i: s.worker.start(rid, i, "attempt-x")),
     "worker.retry": ("retry", lambda s, rid, i: s.worker.retry(rid, i, "rate-limited", retry_at=s.clock.now + 60)),
     "worker.ready": ("ready", lambda s, rid, i: s.worker.ready(rid, i, path="/dl/a.mp3", size_bytes=7_000_000)),
@@ -418,7 +424,7 @@ def test_track_methods_refuse_unknown_tracks_and_requests(stores: Stores, action
 
 def test_start_counts_attempts_and_names_the_run(stores: Stores) -> None:
     running(stores, count=1)
-    stores.run(stores.bot.queue(RID, 0))
+    stores.run(stores.bot.queue(RID, 0, ticket()))
     first = stores.worker.start(RID, 0, "a1")
     assert first is not None
     assert (first.status, first.attempt, first.attempts, first.started_at) == (T.RUNNING, "a1", 1, stores.clock.now)
@@ -434,11 +440,22 @@ def test_start_counts_attempts_and_names_the_run(stores: Stores) -> None:
     assert (redelivered.attempt, redelivered.attempts, redelivered.version) == ("a3", 3, second.version + 1)
 
 
+def test_a_queue_whose_answer_was_lost_is_confirmed_by_its_ticket(stores: Stores) -> None:
+    """Redis applied the transition but the answer was lost (a timeout): asked again with the same ticket, the
+    store says it is done, so the bot still sends the message; another ticket is refused."""
+    running(stores, count=1)
+    first = stores.run(stores.bot.queue(RID, 0, "lost-answer"))
+    assert first is not None
+    again = stores.run(stores.bot.queue(RID, 0, "lost-answer"))
+    assert again is not None and again.status == T.QUEUED and again.version == first.version
+    assert stores.run(stores.bot.queue(RID, 0, ticket())) is None
+
+
 def test_requeue_forgets_the_run_but_not_the_count(stores: Stores) -> None:
     running(stores, count=1)
     drive(stores, T.RUNNING)
     stores.clock.advance(900)
-    new = stores.run(stores.bot.requeue(RID, 0))
+    new = stores.run(stores.bot.requeue(RID, 0, ticket()))
     assert new is not None
     assert (new.status, new.attempt, new.attempts, new.queued_at) == (T.QUEUED, None, 1, stores.clock.now)
 
@@ -472,7 +489,7 @@ def test_reupload_sends_a_cached_track_back_to_pending(stores: Stores) -> None:
     assert new is not None
     assert (new.status, new.file_id, new.title) == (T.PENDING, None, "Song 0")
     assert stores.run(stores.bot.reupload(RID, 0)) is None
-    assert stores.run(stores.bot.queue(RID, 0)) is not None
+    assert stores.run(stores.bot.queue(RID, 0, ticket())) is not None
 
 
 def test_fail_keeps_the_reason_and_the_time(stores: Stores) -> None:
@@ -509,7 +526,7 @@ def test_concurrent_workers_of_different_tracks_lose_no_change(stores: Stores) -
     count, rounds = 8, 10
     running(stores, count=count)
     for index in range(count):
-        stores.run(stores.bot.queue(RID, index))
+        stores.run(stores.bot.queue(RID, index, ticket()))
 
     def work(index: int) -> None:
         for n in range(rounds):
@@ -719,16 +736,16 @@ def test_every_transition_appends_exactly_one_event(stores: Stores) -> None:
     expect(request_event(RID, R.RESOLVING))
     worker.resolved(RID, resolution(3), tracks(3), [TrackState()] * 3)
     expect(request_event(RID, R.RUNNING))
-    expect(track_event(RID, 0, s.run(bot.queue(RID, 0))))
+    expect(track_event(RID, 0, s.run(bot.queue(RID, 0, ticket()))))
     expect(track_event(RID, 0, worker.start(RID, 0, "a1")))
     expect(track_event(RID, 0, worker.retry(RID, 0, "busy")))
     expect(track_event(RID, 0, worker.start(RID, 0, "a2")))
     expect(track_event(RID, 0, worker.ready(RID, 0, path="/dl/a.mp3")))
     expect(track_event(RID, 0, s.run(bot.reupload(RID, 0))))
-    expect(track_event(RID, 1, s.run(bot.queue(RID, 1))))
-    expect(track_event(RID, 1, s.run(bot.requeue(RID, 1))))
+    expect(track_event(RID, 1, s.run(bot.queue(RID, 1, ticket()))))
+    expect(track_event(RID, 1, s.run(bot.requeue(RID, 1, ticket()))))
     expect(track_event(RID, 1, worker.fail(RID, 1, "no match")))
-    expect(track_event(RID, 2, s.run(bot.queue(RID, 2))))
+    expect(track_event(RID, 2, s.run(bot.queue(RID, 2, ticket()))))
     expect(track_event(RID, 2, worker.start(RID, 2, "a1")))
     expect(track_event(RID, 2, worker.ready(RID, 2, path="/dl/c.mp3")))
     expect(track_event(RID, 2, s.run(bot.sent(RID, 2, "F"))))

@@ -93,6 +93,7 @@ def _connect(url: str, *, decode_responses: bool) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         decode_responses=decode_responses,
+        socket_timeout=None,  # redis-py's default is 5 s
         socket_connect_timeout=5,
         socket_keepalive=True,
         socket_keepalive_options=KEEPALIVE,

@@ -194,17 +194,12 @@ class RequestStore:
 
     async def _track_transition(self, rid: str, index: int, event: str, changes: schema.Changes) -> TrackState | None:
         name, field = schema.states_key(rid), str(index)
-
         stamped = schema.stamped(changes, self.clock())
 
         async def body(pipe: Any) -> TrackState | None:
             new = schema.next_track_state(await pipe.hget(name, field), event, stamped)
-            if new is None:
-                return None
-            encoded = new.model_dump_json()
-            pipe.multi()
-            pipe.hset(name, field, encoded)
-            schema.announce(pipe, rid, index, encoded)
+            if new is not None:
+                schema.write_track_state(pipe, rid, index, new)
             return new
 
         return await self.redis.transaction(body, name, value_from_callable=True)

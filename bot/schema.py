@@ -77,6 +77,14 @@ def announce(pipe: Any, rid: str, index: int | None, state: str) -> None:
     pipe.expire(EVENTS, ACTIVE_TTL)
 
 
+def write_track_state(pipe: Any, rid: str, index: int, state: TrackState) -> None:
+    """After WATCH and the read: queue the write of a track's new state and its event (sync or asyncio pipe)."""
+    encoded = state.model_dump_json()
+    pipe.multi()
+    pipe.hset(states_key(rid), str(index), encoded)
+    announce(pipe, rid, index, encoded)
+
+
 def stamped(changes: Changes, now: float) -> Changes:
     """`changes` plus the time of the transition."""
     if callable(changes):

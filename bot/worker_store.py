@@ -131,17 +131,12 @@ class WorkerStore:
 
     def _track_transition(self, rid: str, index: int, event: str, changes: schema.Changes) -> TrackState | None:
         name, field = schema.states_key(rid), str(index)
-
         stamped = schema.stamped(changes, self.clock())
 
         def body(pipe: redis.client.Pipeline) -> TrackState | None:
             new = schema.next_track_state(pipe.hget(name, field), event, stamped)
-            if new is None:
-                return None
-            encoded = new.model_dump_json()
-            pipe.multi()
-            pipe.hset(name, field, encoded)
-            schema.announce(pipe, rid, index, encoded)
+            if new is not None:
+                schema.write_track_state(pipe, rid, index, new)
             return new
 
         return self.redis.transaction(body, name, value_from_callable=True)

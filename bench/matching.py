@@ -2,19 +2,22 @@
 
 Run from the project root: `.venv/bin/python -m bench.matching [--data DIR] [-v]`.
 
-Each case is a real Spotify track with the YouTube Music responses spotDL recorded for it
-(../shared/data/recorded by default). The provider runs unchanged, with ytmusicapi, against those
-responses replayed at the HTTP transport (tests/replay.py, the same replay the tests use); the
-matcher then picks. A pick counts when its video id is in the case's `test_expected_urls` (the
-URLs spotDL's own test accepts; www.youtube.com and music.youtube.com links to the same id are the
-same video). spotDL 4.6 gets 38/44 on the same responses.
+Each case is a real Spotify track with the YouTube Music responses spotDL recorded for it (in
+tests/data by default; tests/data/README.md says where they come from). The provider runs unchanged,
+with ytmusicapi, against those responses replayed at the HTTP transport (tests/replay.py, the same
+replay the tests use); the matcher then picks. A pick counts when its video id is in the case's
+`test_expected_urls` (the URLs spotDL's own test accepts; www.youtube.com and music.youtube.com links
+to the same id are the same video). spotDL 4.6 gets 38/44 on the same responses.
 
 Searches that were never recorded: spotDL settled 31 cases with the ISRC query alone, so only that
 response exists for them. If our strategy goes on to a songs or videos search for such a case (it
 does so only when the ISRC results are not conclusive), the replay answers an empty result (what
 YouTube Music answers when nothing matches) and the bench lists the search under "not recorded".
 The pick is then made from what was recorded, so such a case can only lose, never gain, from the
-missing response; the bench reports it rather than hiding it.
+missing response; the bench reports it rather than hiding it. The repository holds the 57 responses
+our strategy asks for; the 33 others spotDL recorded for these cases (pages 2 and 3, and text
+searches that today's strategy never makes) are left out, so a change of strategy that needs one shows
+up under "not recorded" too (tests/data/README.md says where to find them).
 
 Expected lists are spotDL's, not ground truth: some list only one upload of a recording that
 YouTube Music offers several times (official audio, music video, compilation copies). The cases
@@ -36,7 +39,7 @@ from pipeline.models import Track
 from pipeline.sources.youtube_music import YouTubeMusicProvider
 from tests.replay import RecordedYTMusic, SearchRequest, session_with
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "recorded"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SPOTDL_SCORE = 38
 
 # Hand verdicts for picks outside spotDL's expected list: (case's Spotify id, picked video id) -> why
@@ -167,7 +170,9 @@ def report(outcomes: list[Outcome], verbose: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the recorded data directory")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="the recorded data directory (default: tests/data)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="also show spotDL's picks and debug logs")
     args = parser.parse_args(argv)
     if args.verbose:

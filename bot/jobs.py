@@ -24,11 +24,10 @@ from bot.settings import ServiceSettings
 from bot.work_area import WorkArea
 from bot.worker_store import WorkerStore
 from pipeline.errors import Cancelled, PermanentError, RateLimited, TooLarge, TransientError
-from pipeline.links import RejectedLink, ShortLink, parse_link
+from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
-from pipeline.shortlinks import resolve_short_link
-from pipeline.sources import SearchProvider, load_providers
+from pipeline.sources import SearchProvider
 from pipeline.track_job import fetch_track
 
 log = logging.getLogger(__name__)
@@ -67,10 +66,7 @@ class TrackJobs:
     @property
     def providers(self) -> list[tuple[str, SearchProvider]]:
         """One set per worker thread: search clients (ytmusicapi) are not documented as thread-safe."""
-        providers = getattr(self._local, "providers", None)
-        if providers is None:
-            providers = self._local.providers = load_providers(self.settings)
-        return providers
+        return thread_providers(self.settings, self._local)
 
     # --- resolve ------------------------------------------------------------------------------------
     def resolve(self, rid: str) -> None:
@@ -95,15 +91,7 @@ class TrackJobs:
         self._store_collection(rid, collection)
 
     def _collection(self, link: str) -> Collection:
-        parsed = parse_link(link)
-        if isinstance(parsed, ShortLink):
-            parsed = resolve_short_link(
-                parsed, timeout=self.settings.http_timeout, base_url=self.settings.spotify_shortlink_url
-            )
-        if parsed is None or isinstance(parsed, (RejectedLink, ShortLink)):
-            reason = parsed.reason if isinstance(parsed, RejectedLink) else "not a Spotify link"
-            raise PermanentError(reason)
-        return self.metadata.resolve(parsed.kind, parsed.id)
+        return resolve_collection(link, self.settings, self.metadata)
 
     def _store_collection(self, rid: str, collection: Collection) -> None:
         tracks = collection.tracks[: self.settings.max_tracks_per_request]

@@ -1,33 +1,45 @@
 """`python -m pipeline URL [URL…] -o DIR`: tagged MP3s from Spotify links, without Telegram.
 
-Exit codes: 0 all tracks saved, 1 some failed (a summary says why), 2 bad input or settings (one line).
+Exit codes: 0 all tracks saved, 1 some failed (a summary says why), 2 bad input or settings: one line each
+(a link that turns out to lead nowhere counts as bad input when no link led anywhere).
+
+Files are named `Artist - Title.mp3`; a second, different track of the same name in one run gets
+`Artist - Title (2).mp3` (the first listed keeps the plain name), a track listed twice is fetched once. A file
+left by an earlier run is replaced, so running the same link again updates its files instead of copying them.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
-from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.errors import ConfigurationError, PermanentError, PipelineError
+from pipeline.filenames import numbered_filename, safe_join, track_filename
+from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection, Track
 from pipeline.retrying import call_with_retries
 from pipeline.settings import PipelineSettings, load_settings
-from pipeline.shortlinks import resolve_short_link
 from pipeline.sources import SearchProvider, load_providers
-from pipeline.track_job import fetch_track
+from pipeline.track_job import WORKDIR_PREFIX, fetch_track
 
 log = logging.getLogger("pipeline")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -37,11 +49,33 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 class Failure:
     what: str
     reason: str
+    permanent: bool = True
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A track to fetch and the file name it gets in the output directory."""
+
+    track: Track
+    filename: str
 
 
 def fail(message: str) -> None:
-    """The one line a user sees for bad input or settings (plain print: no wrapping)."""
-    print(f"error: {message}", file=sys.stderr)
+    """The one line a user sees for bad input or settings (plain print: no wrapping, no markup)."""
+    print(f"error: {printable(message)}", file=sys.stderr)
+
+
+def printable(text: str) -> str:
+    """User text (titles, reasons, links) fit for one terminal line: control characters (newlines, escape
+    sequences) become spaces and invisible format characters (bidi overrides, zero-width spaces) go."""
+    if text.isprintable():
+        return text
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def shown(text: str) -> str:
+    """User text inside a rich markup string: printable, and its `[...]` never read as markup."""
+    return escape(printable(text))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -65,65 +99,111 @@ def collect_links(texts: Sequence[str]) -> tuple[list[SpotifyRef | ShortLink], l
     return good, bad
 
 
+def name_key(filename: str) -> str:
+    """Names that one file system may take for the same file: case-insensitive (macOS, Windows) and
+    normalization-insensitive (macOS) ones included."""
+    return unicodedata.normalize("NFC", filename).casefold()
+
+
 class Runner:
     def __init__(self, settings: PipelineSettings, out_dir: Path):
         self.settings = settings
         self.out_dir = out_dir
         self._local = threading.local()
         self.metadata = SpotifyMetadata(settings)
-        self.failures: list[Failure] = []
+        self.bad_links: list[Failure] = []  # links that led to no tracks at all
+        self.failures: list[Failure] = []  # tracks (and items of a collection) that could not be saved
+        self.notes: list[str] = []  # markup, user text escaped
         self.saved: list[Path] = []
+        self._names: set[str] = set()  # name_key of every file name given out in this run
+        self._planned: dict[str, Planned] = {}  # by Spotify id
+        self._repeats: dict[str, int] = {}  # Spotify id -> how many more times it was listed
 
     @property
     def providers(self) -> list[tuple[str, SearchProvider]]:
-        """One set per thread: search clients are not documented as thread-safe."""
-        if not hasattr(self._local, "providers"):
-            self._local.providers = load_providers(self.settings)
-        return self._local.providers
+        return thread_providers(self.settings, self._local)
 
     def _retry(self, func):  # type: ignore[no-untyped-def]
         return call_with_retries(func, max_retry_after=self.settings.spotify_max_retry_after)
 
     def resolve(self, link: SpotifyRef | ShortLink) -> Collection | None:
         try:
-            if isinstance(link, ShortLink):
-                resolved = self._retry(lambda: resolve_short_link(link, timeout=self.settings.http_timeout))
-                if not isinstance(resolved, SpotifyRef):
-                    reason = resolved.reason if isinstance(resolved, RejectedLink) else "not a Spotify link"
-                    self.failures.append(Failure(link.url, reason))
-                    return None
-                link = resolved
-            ref = link
-            return self._retry(lambda: self.metadata.resolve(ref.kind, ref.id))
+            return self._retry(lambda: resolve_collection(link, self.settings, self.metadata))
         except PipelineError as error:
-            self.failures.append(Failure(link.url, error.reason))
+            self.bad_links.append(Failure(link.url, error.reason, permanent=isinstance(error, PermanentError)))
             return None
 
-    def fetch(self, track: Track, progress: Progress, task: TaskID) -> None:
+    def plan(self, collection: Collection) -> list[Planned]:
+        """The collection's tracks to fetch, each with its own file name, in order (so names do not depend on
+        which download finishes first). A track already planned in this run is left out with a note."""
+        for item in collection.skipped:
+            self.failures.append(Failure(item.title, item.reason))
+        if collection.truncated:
+            self.notes.append(f"{shown(collection.name)}: Spotify shows only the first 100 tracks; more may exist")
+        planned = []
+        for track in collection.tracks:
+            if track.spotify_id in self._planned:
+                self._repeats[track.spotify_id] = self._repeats.get(track.spotify_id, 1) + 1
+                continue
+            self._planned[track.spotify_id] = Planned(track, self._claim(track_filename(track)))
+            planned.append(self._planned[track.spotify_id])
+        return planned
+
+    def repeat_notes(self) -> list[str]:
+        """One note per track listed more than once (in a playlist, or in several of the links)."""
+        notes = []
+        for spotify_id, times in self._repeats.items():
+            first = self._planned[spotify_id]
+            notes.append(
+                f"{shown(first.track.display_name)}: listed {times} times; fetched once, as {shown(first.filename)}"
+            )
+        return notes
+
+    def _claim(self, filename: str) -> str:
+        name, number = filename, 1
+        while name_key(name) in self._names:
+            number += 1
+            name = numbered_filename(filename, number)
+        self._names.add(name_key(name))
+        return name
+
+    def fetch(self, planned: Planned, progress: Progress, task: TaskID) -> None:
+        track = planned.track
+
         def on_step(step: str) -> None:
-            progress.update(task, description=f"{step:<11} {track.display_name}")
+            progress.update(task, status=step)
 
         try:
             enriched = self._retry(lambda: self.metadata.enrich(track))
-            result = self._retry(
-                lambda: fetch_track(
-                    enriched, self.settings, providers=self.providers, out_dir=self.out_dir, on_step=on_step
-                )
-            )
-            self.saved.append(result.path)
-            progress.update(task, description=f"[green]saved[/]       {result.path.name}", completed=1)
+            path = self._retry(lambda: self._fetch_into_place(enriched, planned.filename, on_step))
+            self.saved.append(path)
+            progress.update(task, status="[green]saved[/]", description=printable(path.name), completed=1)
         except PipelineError as error:
             self.failures.append(Failure(track.display_name, error.reason))
-            progress.update(task, description=f"[red]failed[/]      {track.display_name}: {error.reason}", completed=1)
+            failed = printable(f"{track.display_name}: {error.reason}")
+            progress.update(task, status="[red]failed[/]", description=failed, completed=1)
         except Exception as error:  # a bug must not hide the other tracks' results
             log.debug("unexpected error", exc_info=True)
             self.failures.append(Failure(track.display_name, f"unexpected error: {type(error).__name__}"))
-            progress.update(task, completed=1)
+            progress.update(task, status="[red]failed[/]", completed=1)
+
+    def _fetch_into_place(self, track: Track, filename: str, on_step: Callable[[str], None]) -> Path:
+        """Fetch into a private folder of the output directory (so two tracks whose metadata gives the same name
+        never meet there), then move the file to its planned name."""
+        private = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.out_dir))
+        try:
+            result = fetch_track(track, self.settings, providers=self.providers, out_dir=private, on_step=on_step)
+            final = safe_join(self.out_dir, filename)
+            os.replace(result.path, final)
+            return final
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=True)
+    # No emoji codes: a title with ":fire:" in it is printed as written.
+    console = Console(stderr=True, emoji=False)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(message)s",
@@ -131,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("urllib3", "httpx", "spotipy", "ytmusicapi"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.verbose:  # spotipy logs every 404 as an ERROR; the pipeline turns them into the reasons shown
+        logging.getLogger("spotipy").setLevel(logging.CRITICAL)
     try:
         settings = load_settings(PipelineSettings)
         load_providers(settings)  # fail now, with one line, on a bad AUDIO_SOURCES
@@ -149,32 +231,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
     runner = Runner(settings, out_dir)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        for link in links:
+    planned: list[Planned] = []
+    resolved_any = False
+    for link in links:
+        with console.status(f"reading {shown(link.url)}"):
             collection = runner.resolve(link)
-            if collection is None:
-                continue
-            for item in collection.skipped:
-                runner.failures.append(Failure(item.title, item.reason))
-            if collection.truncated:
-                console.print(f"note: {collection.name}: Spotify shows only the first 100 tracks; more may exist")
-            tasks = [(t, progress.add_task(f"queued      {t.display_name}", total=1)) for t in collection.tracks]
-            with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-                for track, task in tasks:
-                    pool.submit(runner.fetch, track, progress, task)
-    return report(console, runner)
+        if collection is not None:
+            resolved_any = True
+            planned.extend(runner.plan(collection))
+    for note in [*runner.notes, *runner.repeat_notes()]:
+        console.print(f"note: {note}", soft_wrap=True)
+    if planned:
+        download(console, runner, planned, jobs=max(1, args.jobs))
+    return report(console, runner, resolved_any)
 
 
-def report(console: Console, runner: Runner) -> int:
-    console.print(f"{len(runner.saved)} track(s) saved to {runner.out_dir}")
-    if not runner.failures:
-        return EXIT_OK
-    table = Table("Failed", "Reason", title=f"{len(runner.failures)} failure(s)")
-    for failure in runner.failures:
-        table.add_row(failure.what, failure.reason)
-    console.print(table)
-    return EXIT_FAILED
+def download(console: Console, runner: Runner, planned: list[Planned], *, jobs: int) -> None:
+    columns = (
+        TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, min_width=11)),  # ours: markup
+        TextColumn("{task.description}", markup=False),  # user text: never markup
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks = [(p, progress.add_task(printable(p.track.display_name), total=1, status="queued")) for p in planned]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for item, task in tasks:
+                pool.submit(runner.fetch, item, progress, task)
+
+
+def report(console: Console, runner: Runner, resolved_any: bool) -> int:
+    """The summary: what was saved, then one line per link that led nowhere, then a table of failed tracks."""
+    if resolved_any:
+        console.print(f"{len(runner.saved)} track(s) saved to {shown(str(runner.out_dir))}")
+    for bad in runner.bad_links:
+        fail(f"{bad.what}: {bad.reason}")
+    if runner.failures:
+        table = Table("Failed", "Reason", title=f"{len(runner.failures)} failure(s)")
+        for failure in runner.failures:
+            table.add_row(Text(printable(failure.what)), Text(printable(failure.reason)))
+        console.print(table)
+    if runner.bad_links and not resolved_any:
+        return EXIT_BAD_INPUT if all(bad.permanent for bad in runner.bad_links) else EXIT_FAILED
+    return EXIT_FAILED if runner.failures or runner.bad_links else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 Names must be valid on every platform a user may copy the file to (pathvalidate "universal"),
 fit common file systems (255 bytes), never escape the download directory, and never be empty.
+They must also show what they are: invisible format characters (Unicode category Cf: bidi overrides such
+as U+202E, which make a name display in another order than it has, zero-width spaces, BOMs) are dropped,
+since pathvalidate keeps them.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from pathvalidate import sanitize_filename
@@ -23,9 +27,17 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
+def _without_invisible(text: str) -> str:
+    """Drops format characters (Cf) and lone surrogates (Cs: JSON can carry them, UTF-8 cannot encode them)."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cs"))
+
+
 def clean_part(text: str) -> str:
-    """One name component: no control characters, separators or reserved names; no leading dots or dashes."""
-    text = _CONTROL.sub(" ", text)
+    """One name component: no control or invisible format characters, separators or reserved names; no leading
+    dots or dashes."""
+    text = _CONTROL.sub(" ", _without_invisible(text))
     text = _SEPARATORS.sub("-", text)
     text = " ".join(text.split())
     text = sanitize_filename(text, platform="universal")
@@ -40,6 +52,17 @@ def track_filename(track: Track) -> str:
     stem = clean_part(_truncate_utf8(stem, MAX_NAME_BYTES - len(EXTENSION)))
     # Sanitising the whole name also catches reserved stems (a stem "CON" becomes "CON_").
     return sanitize_filename(stem + EXTENSION, platform="universal")
+
+
+def numbered_filename(filename: str, number: int) -> str:
+    """`filename` with " (number)" before its extension, for a second track of the same name: "A - B (2).mp3".
+    The stem is cut (on a character boundary) so that the result still fits MAX_NAME_BYTES."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    suffix = f" ({number})" + (dot + extension)
+    stem = _truncate_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))).rstrip(". ")
+    return stem + suffix
 
 
 def safe_join(directory: Path, filename: str) -> Path:

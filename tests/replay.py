@@ -1,7 +1,7 @@
 """Replays recorded YouTube Music search responses at the HTTP transport (a requests adapter).
 
 ytmusicapi and our provider run unchanged; only the bytes on the wire are canned. The recorded files are
-named `ytm_search_<filter>_<query-slug>_page<N>.json` (see /work/shared/data/recorded/README.md): the
+named `ytm_search_<filter>_<query-slug>_page<N>.json` (see tests/data/README.md): the
 adapter reads the query and `params` (the filter) from the POST body and follows continuation tokens
 (`ctoken=` in the URL) to page N+1. A search that was never recorded answers an empty result and is
 remembered in `missing`, so a caller can tell "not found" from "not recorded".

@@ -102,3 +102,69 @@ def test_bad_input_or_settings_give_exit_2_and_one_line(
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_a_repeated_track_is_fetched_once_and_namesakes_get_their_own_files(
+    fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path
+) -> None:
+    # Two different recordings called "Band - Song" (e.g. album and live versions), the first listed twice.
+    album_id = fake_spotify.add_album("Songs", "Band", ["Song", "Song", "Other"])
+    first, second, other = fake_spotify.album_track_ids(album_id)
+    playlist_id = fake_spotify.add_playlist("Mix", track_ids=[first, second, first, other], owned=True)
+
+    result = run_cli([f"spotify:playlist:{playlist_id}", "-o", str(tmp_path / "out")], fake_spotify, audio, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "Band - Other.mp3",
+        "Band - Song (2).mp3",
+        "Band - Song.mp3",
+    ]
+    # The first listed keeps the plain name, whichever download finishes first.
+    assert str(ID3(tmp_path / "out" / "Band - Song.mp3")["TRCK"]) == "1/3"
+    assert str(ID3(tmp_path / "out" / "Band - Song (2).mp3")["TRCK"]) == "2/3"
+    assert "3 track(s) saved" in result.stderr
+    assert "Band – Song: listed 2 times; fetched once, as Band - Song.mp3" in result.stderr
+
+
+def test_user_text_is_printed_as_written(fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path) -> None:
+    # "[/]" used to crash rich's live display (markup); ":fire:" is no emoji code and U+202E reorders a terminal line.
+    album_id = fake_spotify.add_album(
+        "Odd [b]Titles[/b]", "Band", ["Hit [/] Song :fire:", "Miss [bold] Song [fake: wrong]", "Evil\u202egpj.exe"]
+    )
+
+    result = run_cli([f"spotify:album:{album_id}", "-o", str(tmp_path)], fake_spotify, audio, tmp_path, COLUMNS="200")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.mp3")) == ["Band - Evilgpj.exe.mp3", "Band - Hit [-] Song fire.mp3"]
+    assert "Band - Hit [-] Song fire.mp3" in result.stderr
+    assert "Band – Miss [bold] Song [fake: wrong]: no confident match" in result.stderr  # the progress line
+    assert "│ Band – Miss [bold] Song [fake: wrong] │ no confident match on YouTube │" in result.stderr  # the summary
+    assert "\u202e" not in result.stderr
+
+
+def test_a_link_that_leads_nowhere_is_one_line(fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path) -> None:
+    missing = fake_spotify.new_id()
+
+    result = run_cli([f"https://open.spotify.com/album/{missing}", "-o", str(tmp_path)], fake_spotify, audio, tmp_path)
+
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: https://open.spotify.com/album/{missing}: not found on Spotify"], result.stderr
+
+
+def test_a_dead_link_beside_good_ones_is_one_line_of_the_summary(
+    fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path
+) -> None:
+    track_id = fake_spotify.add_track("Fine", "Band")
+    missing = fake_spotify.new_id()
+
+    result = run_cli(
+        [f"spotify:track:{track_id}", f"spotify:album:{missing}", "-o", str(tmp_path)], fake_spotify, audio, tmp_path
+    )
+
+    assert result.returncode == 1
+    assert (tmp_path / "Band - Fine.mp3").is_file()
+    assert f"error: https://open.spotify.com/album/{missing}: not found on Spotify\n" in result.stderr
+    assert "failure(s)" not in result.stderr  # no table: no track failed

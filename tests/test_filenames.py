@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
 from pathvalidate import validate_filename
 
-from pipeline.filenames import MAX_NAME_BYTES, safe_join, track_filename
+from pipeline.filenames import MAX_NAME_BYTES, numbered_filename, safe_join, track_filename
 from pipeline.models import Track
 
 ID = "4uLU6hMCjMI75M1A2tKUQC"
@@ -33,12 +34,27 @@ def make(title: str, artists: list[str] | None = None) -> Track:
         ("-rf", [], "rf.mp3"),
         ("Title", [], "Title.mp3"),
         ("", ["Only Artist"], "Only Artist.mp3"),
+        # Invisible format characters (Unicode category Cf), which pathvalidate keeps, are dropped.
+        ("Evil\u202egpj.exe", ["Band"], "Band - Evilgpj.exe.mp3"),  # right-to-left override
+        ("\u2067Isolate\u2069 \u200eMarks\u200f", ["\u202aX\u202c"], "X - Isolate Marks.mp3"),
+        ("Zero\u200bWidth\ufeff", ["Soft\u00adHyphen"], "SoftHyphen - ZeroWidth.mp3"),
+        ("\u202e", ["\u2066"], f"{ID}.mp3"),
+        ("Lone\ud800Surrogate", ["A"], "A - LoneSurrogate.mp3"),
     ],
 )
 def test_track_filename(title: str, artists: list[str], expected: str) -> None:
     name = track_filename(make(title, artists))
     assert name == expected
     validate_filename(name, platform="universal")
+
+
+@pytest.mark.parametrize(
+    "char", ["\u202e", "\u202d", "\u2066", "\u2068", "\u200b", "\u200d", "\u2060", "\ufeff", "\U000e0041"]
+)
+def test_no_format_character_survives(char: str) -> None:
+    name = track_filename(make(f"a{char}b{char}", [f"{char}c"]))
+    assert name == "c - ab.mp3"
+    assert not any(unicodedata.category(ch) == "Cf" for ch in name)
 
 
 def test_path_tricks_never_make_a_path() -> None:
@@ -87,3 +103,23 @@ def test_safe_join_refuses_a_symlink_pointing_outside(tmp_path: Path) -> None:
 def test_every_generated_name_is_accepted_by_safe_join(tmp_path: Path) -> None:
     for title in ("../../etc/passwd", "CON", "x" * 400, "", "a/b\\c"):
         assert safe_join(tmp_path, track_filename(make(title))).parent == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "expected"),
+    [
+        ("Band - Song.mp3", 2, "Band - Song (2).mp3"),
+        ("Band - Song.mp3", 12, "Band - Song (12).mp3"),
+        ("no extension", 3, "no extension (3)"),
+    ],
+)
+def test_numbered_filename(name: str, number: int, expected: str) -> None:
+    assert numbered_filename(name, number) == expected
+
+
+@pytest.mark.parametrize("char", ["x", "é", "日", "🎵"])
+def test_a_numbered_long_name_still_fits(char: str) -> None:
+    name = numbered_filename(track_filename(make(char * 300)), 10)
+    assert name.endswith(" (10).mp3")
+    assert len(name.encode("utf-8")) <= MAX_NAME_BYTES
+    validate_filename(name, platform="universal")

@@ -1,6 +1,6 @@
 """YouTubeMusicProvider against real recorded YouTube Music responses, replayed at the HTTP transport.
 
-The fixtures in tests/data are copies of spotDL's recordings (see /work/shared/data/recorded/README.md):
+The fixtures in tests/data are copies of spotDL's recordings (see tests/data/README.md):
 raw innertube JSON as `POST music.youtube.com/youtubei/v1/search` answered it. ytmusicapi and the
 provider run unchanged; only the requests.Session's transport adapter is canned (tests/replay.py).
 """

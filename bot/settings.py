@@ -30,7 +30,6 @@ class ServiceSettings(PipelineSettings):
     track_window: int | None = Field(default=None, ge=1)
     track_max_retries: int = Field(default=5, ge=0)
     request_ttl_hours: float = Field(default=24.0, gt=0)  # state kept after a request finishes
-    spotify_shortlink_url: str = "https://spotify.link/"
     orphan_minutes: float = Field(default=30.0, gt=0)  # files of no active request older than this are swept
 
     # Override of the Bot API upload limit in MB (default: 50, or 2000 with TELEGRAM_LOCAL_MODE).

@@ -1,16 +1,14 @@
 """Download one candidate recording with yt-dlp (used as a library), into a job's own directory.
 
-yt-dlp's failures arrive as message strings; `classify_download_error` turns them into the pipeline's
-vocabulary so a job knows whether to try the next candidate (`Unavailable`, `TransientError`), stop
-(`SourceBlocked`: YouTube wants cookies or another IP), or retry later. A progress hook enforces
-cancellation and the time limits, since yt-dlp has no overall timeout of its own.
+yt-dlp's failures are mapped by `pipeline.ytdlp.classify_ytdlp_error`, so a job knows whether to try the next
+candidate (`Unavailable`, `TransientError`), stop (`SourceBlocked`: YouTube wants cookies or another IP), or
+retry later. A progress hook enforces cancellation and the time limits, since yt-dlp has no overall timeout
+of its own.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,79 +18,13 @@ import yt_dlp
 from yt_dlp.utils import DownloadError
 
 from pipeline.convert import ffmpeg_executable
-from pipeline.errors import (
-    Cancelled,
-    ConfigurationError,
-    PipelineError,
-    RateLimited,
-    SourceBlocked,
-    TransientError,
-    Unavailable,
-)
+from pipeline.errors import Cancelled, PipelineError, TransientError, Unavailable
 from pipeline.settings import PipelineSettings
+from pipeline.ytdlp import from_download_error, private_cookies
 
 log = logging.getLogger(__name__)
 
 OUTPUT_STEM = "source"
-COOKIES_COPY = "cookies.txt"
-
-_STATUS = re.compile(r"HTTP Error (\d{3})")
-# Checked in this order: YouTube's rate-limit text starts like an unavailable video, and "Private video.
-# Sign in if you've been granted access" is an unavailable video, not a bot check.
-_RATE_LIMITED = ("content isn't available, try again later", "rate-limited by youtube", "http error 429")
-_UNAVAILABLE = (
-    "private video",
-    "video unavailable",
-    "this video is unavailable",
-    "this video is not available",
-    "has been removed",
-    "no longer available",
-    "not available in your country",
-    "not made this video available",
-    "geo restriction",
-    "members-only",
-    "available to this channel's members",
-    "requested format is not available",
-    "no video formats found",
-    "unsupported url",
-    "this live event will begin",
-    "premieres in",
-    "drm protected",
-)
-_BLOCKED = ("not a bot", "sign in to confirm", "confirm your age", "age-restricted", "inappropriate", "captcha")
-
-
-def classify_download_error(message: str, status: int | None = None) -> PipelineError:
-    """Map a yt-dlp error message (and the HTTP status behind it, if known) to a pipeline error.
-
-    Anything not recognised as blocked or unavailable (5xx, connection errors, truncated data,
-    unknown extractor trouble) is transient: another candidate or a later retry may work.
-    """
-    text = message.replace("’", "'").lower()
-    detail = message.replace("\r", "").strip()[-500:]
-    if status is None and (match := _STATUS.search(message)):
-        status = int(match.group(1))
-    if status == 429 or any(marker in text for marker in _RATE_LIMITED):
-        return RateLimited("YouTube is rate-limiting this server; try again later", detail=detail)
-    if status in (401, 403, 404, 410, 451) or any(marker in text for marker in _UNAVAILABLE):
-        return Unavailable("this recording is unavailable", detail=detail)
-    if any(marker in text for marker in _BLOCKED):
-        return SourceBlocked(detail=detail)
-    if "timed out" in text or "timeout" in text:
-        return TransientError("download timed out", detail=detail)
-    return TransientError("download failed", detail=detail)
-
-
-def _http_status(error: BaseException | None) -> int | None:
-    """The HTTP status behind a yt-dlp error, following its `cause`/`__cause__` chain."""
-    seen = 0
-    while error is not None and seen < 10:
-        status = getattr(error, "status", None)
-        if isinstance(status, int):
-            return status
-        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
-        seen += 1
-    return None
 
 
 class _YtDlpLogger:
@@ -160,14 +92,8 @@ def ytdlp_options(workdir: Path, settings: PipelineSettings, hook: Callable[[dic
     }
     if settings.ytdlp_proxy:
         options["proxy"] = settings.ytdlp_proxy
-    if settings.ytdlp_cookies_file:
-        # yt-dlp writes the cookie jar back at exit: each download gets its own copy.
-        copy = workdir / COOKIES_COPY
-        try:
-            shutil.copyfile(settings.ytdlp_cookies_file, copy)
-        except OSError as error:
-            raise ConfigurationError("cannot read YTDLP_COOKIES_FILE", detail=str(error)) from None
-        options["cookiefile"] = str(copy)
+    if (cookies := private_cookies(settings, workdir)) is not None:
+        options["cookiefile"] = str(cookies)
     return options
 
 
@@ -196,7 +122,7 @@ def download_audio(url: str, workdir: Path, settings: PipelineSettings, *, cance
         cause = error.exc_info[1] if error.exc_info else None
         if isinstance(cause, PipelineError):
             raise cause from None
-        mapped = classify_download_error(str(error), _http_status(cause))
+        mapped = from_download_error(error)
         log.debug("download of %s failed: %s (%s)", url, type(mapped).__name__, mapped.detail)
         raise mapped from error
     except OSError as error:

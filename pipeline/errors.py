@@ -62,6 +62,8 @@ class SourceBlocked(PermanentError):
 
 
 class TooLarge(PermanentError):
+    """Over the bot's Telegram upload limit. A Telegram notion: only bot/jobs.py raises it, and it moves there."""
+
     default_reason = "file too large for Telegram"
 
 

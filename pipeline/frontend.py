@@ -19,7 +19,6 @@ from pipeline.sources import SearchProvider, load_providers
 __all__ = ["REASON_NO_LINK", "resolve_collection", "spotify_ref", "thread_providers"]
 
 REASON_NO_LINK = "No Spotify link found; send a link to a Spotify track, album or playlist."
-_DEFAULT_SHORTLINK_URL = "https://spotify.link/"
 
 
 def spotify_ref(link: str | SpotifyRef | ShortLink, settings: PipelineSettings) -> SpotifyRef:
@@ -28,9 +27,7 @@ def spotify_ref(link: str | SpotifyRef | ShortLink, settings: PipelineSettings) 
     TransientError (RateLimited on 429) when the short-link service cannot be reached."""
     parsed = parse_link(link) if isinstance(link, str) else link
     if isinstance(parsed, ShortLink):
-        # TODO(settings): a plain attribute once PipelineSettings has `spotify_shortlink_url` (moving from bot/).
-        base_url = getattr(settings, "spotify_shortlink_url", _DEFAULT_SHORTLINK_URL)
-        parsed = resolve_short_link(parsed, timeout=settings.http_timeout, base_url=base_url)
+        parsed = resolve_short_link(parsed, timeout=settings.http_timeout, base_url=settings.spotify_shortlink_url)
     if isinstance(parsed, SpotifyRef):
         return parsed
     if isinstance(parsed, RejectedLink):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Final, cast, get_args
+from typing import Final, TypeGuard, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.models import LinkKind
@@ -25,6 +25,7 @@ __all__ = [
     "REASON_PODCAST",
     "REASON_PROFILE",
     "REASON_SHORT_LINK_INCOMPLETE",
+    "SHORT_LINK_HOSTS",
     "ParsedLink",
     "RejectedLink",
     "ShortLink",
@@ -111,7 +112,9 @@ _EMBED_PREFIXES: Final = frozenset({"embed", "embed-podcast"})
 _ENTITY_HOSTS: Final = frozenset(
     {"open.spotify.com", "play.spotify.com", "embed.spotify.com", "www.spotify.com", "spotify.com"}
 )
-_SHORT_HOSTS: Final = frozenset({"spotify.link", "spotify.app.link"})
+SHORT_LINK_HOSTS: Final = frozenset({"spotify.link", "spotify.app.link"})  # only a request tells where they lead
+_HOST_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_MAX_HOST: Final = 253
 # A bare "word.word" is only a link if it ends in a TLD people actually paste; this keeps "e.g.", "node.js",
 # "file.mp3" or "hello.world" out while still catching youtube.com, youtu.be, t.me, music.apple.com, …
 _COMMON_TLD_NAMES = """com net org info biz io co me be ly fm tv app dev link page site online xyz ru ua by kz de
@@ -175,16 +178,24 @@ def parse_link(text: str) -> ParsedLink | None:
     return found[0] if found else None
 
 
-def is_spotify_id(value: str) -> bool:
-    return _ID.fullmatch(value) is not None
+def is_spotify_id(value: object) -> TypeGuard[str]:
+    """The one test of a Spotify id in the pipeline (links, the ids asked of Spotify, the ids its answers carry)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def is_spotify_host(host: str) -> bool:
-    """True for spotify.com, its subdomains and the short-link hosts; never for a host spelled with look-alikes."""
-    host = host.lower().rstrip(".")
+    """True for spotify.com, its subdomains and the short-link hosts spotify.link and spotify.app.link.
+
+    Decides both what pasted text counts as a Spotify link and where `pipeline.shortlinks` may follow a
+    redirect, so it accepts only plain ASCII DNS names: a look-alike ("оpen.spotify.com", Cyrillic о) or a
+    host URL parsers read differently ("evil.net\\.spotify.com" is evil.net to urllib3) is refused, not guessed at.
+    """
     if not host.isascii():
         return False
-    return host in _SHORT_HOSTS or host == "spotify.com" or host.endswith(".spotify.com")
+    name = host.lower().removesuffix(".")
+    if len(name) > _MAX_HOST or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        return False
+    return name in SHORT_LINK_HOSTS or name == "spotify.com" or name.endswith(".spotify.com")
 
 
 def _classify(match: re.Match[str]) -> ParsedLink | None:
@@ -200,16 +211,13 @@ def _classify(match: re.Match[str]) -> ParsedLink | None:
         return _reject(token, not_spotify_reason(None))
     if match.lastgroup == "bare" and not _looks_like_a_site(host):
         return None
-    if host in _SHORT_HOSTS:
+    if host in SHORT_LINK_HOSTS:
         return _from_short_link(token, host, parts.path, parts.query)
     if is_spotify_host(host):
         if host not in _ENTITY_HOSTS:
             return _reject(token, REASON_OTHER_SPOTIFY_PAGE)
         return _from_path(token, parts.path, parts.query)
     return _reject(token, not_spotify_reason(host.removeprefix("www.")[:40] or None))
-
-
-_MAX_HOST = 253
 
 
 def _glued_host_start(text: str, start: int) -> str:

@@ -9,11 +9,11 @@ up to 100 of them. Embed tracks lack album, ISRC and release date, so `enrich` f
 from __future__ import annotations
 
 import logging
-import re
 
 import requests
 
 from pipeline.errors import BadInput, NotFound, Unavailable
+from pipeline.links import is_spotify_id
 from pipeline.models import Collection, LinkKind, Track
 from pipeline.settings import PipelineSettings
 from pipeline.spotify_api import AccessRefused, SpotifyApi, spotify_session
@@ -21,8 +21,6 @@ from pipeline.spotify_embed import fetch_embed
 from pipeline.spotify_parse import single
 
 log = logging.getLogger(__name__)
-
-SPOTIFY_ID = re.compile(r"^[0-9A-Za-z]{22}$")
 
 
 def _missing(value: object) -> bool:
@@ -58,7 +56,7 @@ class SpotifyMetadata:
 
     def resolve(self, kind: LinkKind, spotify_id: str) -> Collection:
         """The track, album or playlist behind a link, in order, with what had to be skipped and why."""
-        if not SPOTIFY_ID.match(spotify_id):
+        if not is_spotify_id(spotify_id):  # it becomes part of a URL path
             raise BadInput("not a valid Spotify id", detail=repr(spotify_id))
         if self._api is None:
             return self._embed(kind, spotify_id)

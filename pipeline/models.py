@@ -45,6 +45,11 @@ class Track(BaseModel):
     def display_name(self) -> str:
         return f"{', '.join(self.artists)} – {self.title}" if self.artists else self.title
 
+    @property
+    def search_text(self) -> str:
+        """What the search providers type for this track: "<artists> - <title>", the way uploads are named."""
+        return f"{', '.join(self.artists)} - {self.title}" if self.artists else self.title
+
 
 class Candidate(BaseModel):
     """One search result a provider offers for a track; the matcher decides."""

@@ -27,6 +27,8 @@ class PipelineSettings(BaseSettings):
     spotify_api_url: str = "https://api.spotify.com/v1/"
     spotify_token_url: str = "https://accounts.spotify.com/api/token"
     spotify_embed_url: str = "https://open.spotify.com/embed/"
+    # Replaces https://spotify.link/ when a short link is opened (tests point it at a local server).
+    spotify_shortlink_url: str = "https://spotify.link/"
     # A Spotify 429 whose Retry-After exceeds this (seconds) fails the job instead of waiting.
     spotify_max_retry_after: int = Field(default=600, ge=0)
 

@@ -6,7 +6,7 @@ when the service answers with an HTML page instead, the page is searched for an 
 
 A short link is attacker-chosen input, so redirects must not turn the bot into a proxy into its own network
 (SSRF): a spotify.link URL goes to the configured base URL (trusted as the operator set it, so tests can use a
-local server), any other URL only to a Spotify host (`is_spotify_host`) whose every address is public.
+local server), any other URL only to a Spotify host (`pipeline.links.is_spotify_host`) whose every address is public.
 """
 
 from __future__ import annotations
@@ -21,8 +21,18 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pipeline.errors import BadInput, RateLimited, TransientError
-from pipeline.links import REASON_OTHER_SPOTIFY_PAGE, ParsedLink, RejectedLink, ShortLink, SpotifyRef, parse_link
+from pipeline.errors import BadInput, TransientError
+from pipeline.http import request_error, status_error
+from pipeline.links import (
+    REASON_OTHER_SPOTIFY_PAGE,
+    SHORT_LINK_HOSTS,
+    ParsedLink,
+    RejectedLink,
+    ShortLink,
+    SpotifyRef,
+    is_spotify_host,
+    parse_link,
+)
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -30,13 +40,13 @@ __all__ = [
     "REASON_OUTSIDE_SPOTIFY",
     "Resolver",
     "is_public_address",
-    "is_spotify_host",
     "resolve_short_link",
 ]
 
 # socket.getaddrinfo's shape: (host, port) -> [(family, type, proto, canonname, sockaddr)], sockaddr[0] the address.
 Resolver = Callable[[str, int], Iterable[tuple[Any, Any, Any, Any, tuple[Any, ...]]]]
 
+SERVICE: Final = "spotify.link"  # as users read it in "rate-limited by spotify.link"
 MAX_REDIRECTS: Final = 5
 REASON_DEAD_SHORT_LINK: Final = (
     "This spotify.link short link doesn't lead to a track, album or playlist; "
@@ -47,9 +57,7 @@ REASON_OUTSIDE_SPOTIFY: Final = (
     "send a link to a Spotify track, album or playlist instead."
 )
 _SHORT_PREFIXES: Final = ("https://spotify.link/", "http://spotify.link/")
-_SHORT_HOSTS: Final = frozenset({"spotify.link", "spotify.app.link"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_HOST_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MAX_BODY: Final = 1 << 20  # a redirect page is a few kB; never read an endless body
 # Also matches the JSON-escaped form (https:\/\/open.spotify.com\/track\/…) found in inline scripts.
@@ -78,26 +86,12 @@ def resolve_short_link(
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
         return _dead(link)
     except requests.RequestException as error:
-        raise TransientError("couldn't reach spotify.link to open the short link", detail=repr(error)) from error
+        raise request_error(error, service=SERVICE, detail=repr(error)) from error
     except ValueError:  # a malformed Location, e.g. "http://[::1" or a port out of range
         return _dead(link)
     finally:
         if own_session:
             http.close()
-
-
-def is_spotify_host(host: str) -> bool:
-    """True for the hosts a short link may lead to: spotify.link, spotify.app.link, spotify.com and its subdomains.
-
-    Stricter than `pipeline.links.is_spotify_host` on purpose: only plain ASCII DNS labels, so a host that URL
-    parsers read differently ("evil.net\\.spotify.com" is evil.net to urllib3) is refused, not guessed at.
-    """
-    if not host.isascii():
-        return False
-    name = host.lower().removesuffix(".")
-    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
-        return False
-    return name in _SHORT_HOSTS or name == "spotify.com" or name.endswith(".spotify.com")
 
 
 def is_public_address(address: str) -> bool:
@@ -125,12 +119,8 @@ def _follow(link: ShortLink, http: requests.Session, timeout: float, base_url: s
                 if urlsplit(target).scheme not in _DEFAULT_PORTS:
                     return _dead(link)
                 continue
-            if status == 429:
-                raise RateLimited(retry_after=_retry_after(response), detail=f"spotify.link answered 429 for {url}")
-            if status >= 500:
-                raise TransientError(
-                    "spotify.link is having trouble; try again in a minute", detail=f"HTTP {status} for {url}"
-                )
+            if passing := status_error(status, response.headers, service=SERVICE, detail=f"HTTP {status} for {url}"):
+                raise passing
             if status != 200:
                 return _dead(link)
             return _from_page(link, _read_text(response))
@@ -149,7 +139,7 @@ def _connect_to(url: str, base_url: str, resolver: Resolver) -> str:
     try:
         addresses = {str(info[4][0]) for info in resolver(host, parts.port or _DEFAULT_PORTS[parts.scheme])}
     except OSError as error:
-        raise TransientError("couldn't reach spotify.link to open the short link", detail=repr(error)) from error
+        raise TransientError(f"couldn't reach {SERVICE}; will retry", detail=repr(error)) from error
     private = sorted(address for address in addresses if not is_public_address(address))
     if private or not addresses:
         raise BadInput(
@@ -162,7 +152,7 @@ def _is_spotify_destination(url: str) -> bool:
     if url.lower().startswith("spotify:"):
         return True
     host = urlsplit(url).hostname or ""
-    return is_spotify_host(host) and host.removesuffix(".") not in _SHORT_HOSTS
+    return is_spotify_host(host) and host.removesuffix(".") not in SHORT_LINK_HOSTS
 
 
 def _final(link: ShortLink, parsed: ParsedLink | None) -> ParsedLink:
@@ -186,13 +176,6 @@ def _read_text(response: requests.Response) -> str:
         if len(body) >= _MAX_BODY:
             break
     return bytes(body[:_MAX_BODY]).decode("utf-8", errors="replace")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 def _dead(link: ShortLink) -> RejectedLink:

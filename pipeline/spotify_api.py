@@ -23,9 +23,9 @@ from pipeline.errors import (
     NotFound,
     PermanentError,
     PipelineError,
-    RateLimited,
     TransientError,
 )
+from pipeline.http import request_error, status_error
 from pipeline.models import Collection, Track
 from pipeline.settings import PipelineSettings
 from pipeline.spotify_parse import album_pages, parse_album, parse_playlist, parse_track
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # raises at ERROR; we log the mapped errors ourselves and never the secrets.
 logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 
+SERVICE = "Spotify"  # as users read it in "rate-limited by Spotify"
 PAGE_LIMIT = 50  # the largest page /albums/{id}/tracks and /playlists/{id}/items accept
 BAD_CREDENTIALS = "Spotify rejected SPOTIFY_CLIENT_ID/SECRET; check them in the bot's settings"
 
@@ -48,7 +49,7 @@ class AccessRefused(PermanentError):
 
 
 def spotify_session(*, retries: int = 3, backoff_factor: float = 0.3) -> requests.Session:
-    """A session that retries 5xx briefly and never waits out a Retry-After (see NOTES.md)."""
+    """A session that retries 5xx briefly and never waits out a Retry-After, which from Spotify can be hours."""
     retry = Retry(
         total=retries,
         backoff_factor=backoff_factor,
@@ -63,27 +64,16 @@ def spotify_session(*, retries: int = 3, backoff_factor: float = 0.3) -> request
     return session
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    """Retry-After as seconds; HTTP-date forms (never seen from Spotify) count as unknown."""
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def api_error(error: SpotifyException, what: str) -> PipelineError:
     status, detail = error.http_status, f"HTTP {error.http_status} for {what}: {' '.join(str(error.msg).split())}"
-    if status == 429:
-        return RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(error.headers), detail=detail)
+    if passing := status_error(status, error.headers, service=SERVICE, detail=detail):
+        return passing
     if status in (400, 404):
         return NotFound(detail=detail)
     if status == 401:
         return ConfigurationError(BAD_CREDENTIALS, detail=detail)
     if status == 403:
         return AccessRefused(detail=detail)
-    if status >= 500:
-        return TransientError("Spotify is having trouble; will retry", detail=detail)
     return PermanentError(f"Spotify answered HTTP {status}", detail=detail)
 
 
@@ -93,11 +83,9 @@ def token_error(error: SpotifyOauthError) -> PipelineError:
     response = getattr(cause, "response", None)
     status = getattr(response, "status_code", None)
     detail = f"token endpoint: HTTP {status}: {error.error} {error.error_description or ''}".strip()
-    if status == 429:
-        headers = getattr(response, "headers", None)
-        return RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(headers), detail=detail)
-    if status is not None and status >= 500:
-        return TransientError("Spotify is having trouble; will retry", detail=detail)
+    headers = getattr(response, "headers", None)
+    if status is not None and (passing := status_error(status, headers, service=SERVICE, detail=detail)):
+        return passing
     return ConfigurationError(BAD_CREDENTIALS, detail=detail)
 
 
@@ -145,7 +133,7 @@ class SpotifyApi:
                 raise _TokenRejected from None
             mapped = api_error(error, what)
         except requests.RequestException as error:  # connection refused, timeouts, exhausted retries
-            mapped = TransientError("couldn't reach Spotify; will retry", detail=f"{what}: {type(error).__name__}")
+            mapped = request_error(error, service=SERVICE, detail=f"{what}: {type(error).__name__}")
         else:
             if not isinstance(result, dict):  # spotipy returns None for a body that is not JSON
                 raise TransientError("unexpected answer from Spotify; will retry", detail=f"{what}: not JSON")

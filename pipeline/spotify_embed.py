@@ -17,10 +17,12 @@ from typing import Any
 
 import requests
 
-from pipeline.errors import NotFound, PermanentError, RateLimited, TransientError
+from pipeline.errors import NotFound, PermanentError
+from pipeline.http import request_error, status_error
+from pipeline.links import is_spotify_id
 from pipeline.models import Collection, LinkKind, SkippedItem, Track
-from pipeline.spotify_api import retry_after_seconds
-from pipeline.spotify_parse import EPISODE, LOCAL_FILE, UNAVAILABLE, release_date
+from pipeline.spotify_api import SERVICE
+from pipeline.spotify_parse import EPISODE, LOCAL_FILE, UNAVAILABLE, artist_names, largest_image, release_date
 
 EMBED_LIMIT = 100  # the page lists at most this many items, with no paging
 ARTIST_SEPARATOR = ",\u00a0"  # Spotify joins artists with comma + NBSP; ", " belongs to names ("Tyler, The Creator")
@@ -46,29 +48,27 @@ def _plain(text: object) -> str:
     return text.replace("\u00a0", " ").strip() if isinstance(text, str) else ""
 
 
+def _images(value: object) -> list[object]:
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else []
+
+
 def _largest(entity: Mapping[str, Any]) -> str | None:
-    """Covers come as `visualIdentity.image` (maxWidth/maxHeight) or `coverArt.sources` (width/height)."""
-    candidates: list[tuple[int, str]] = []
+    """Covers come as `visualIdentity.image` (maxWidth/maxHeight), `coverArt.sources` or `images` (width/height):
+    the largest of them all."""
     visual = entity.get("visualIdentity")
     cover = entity.get("coverArt")
-    lists = [
-        visual.get("image") if isinstance(visual, Mapping) else None,
-        cover.get("sources") if isinstance(cover, Mapping) else None,
-        entity.get("images"),
-    ]
-    for images in lists:
-        if not isinstance(images, Sequence) or isinstance(images, str):
-            continue
-        for image in images:
-            if isinstance(image, Mapping) and isinstance(image.get("url"), str) and image["url"]:
-                size = image.get("maxWidth") or image.get("width") or image.get("maxHeight") or image.get("height")
-                candidates.append((int(size or 0), image["url"]))
-    return max(candidates, key=lambda c: c[0])[1] if candidates else None
+    return largest_image(
+        _images(visual.get("image") if isinstance(visual, Mapping) else None)
+        + _images(cover.get("sources") if isinstance(cover, Mapping) else None)
+        + _images(entity.get("images"))
+    )
 
 
 def _uri_id(uri: object, kind: str) -> str | None:
+    """The id in `spotify:<kind>:<id>`, if it is a well-formed one (it becomes part of an API URL)."""
     prefix = f"spotify:{kind}:"
-    return uri[len(prefix) :] if isinstance(uri, str) and uri.startswith(prefix) and len(uri) > len(prefix) else None
+    found = uri.removeprefix(prefix) if isinstance(uri, str) and uri.startswith(prefix) else None
+    return found if is_spotify_id(found) else None
 
 
 def _date(entity: Mapping[str, Any]) -> str | None:
@@ -113,12 +113,7 @@ def entity_track(entity: Mapping[str, Any], spotify_id: str) -> Track:
     title = entity.get("name") or entity.get("title")
     if not isinstance(title, str) or not title.strip():
         raise PermanentError(FORMAT_CHANGED, detail="track entity without name")
-    artists = entity.get("artists")
-    names = (
-        [a["name"] for a in artists if isinstance(a, Mapping) and isinstance(a.get("name"), str) and a["name"]]
-        if isinstance(artists, list)
-        else []
-    )
+    names = artist_names(entity.get("artists"))
     return Track(
         spotify_id=_uri_id(entity.get("uri"), "track") or spotify_id,
         title=title,
@@ -192,13 +187,7 @@ def parse_embed_page(html: str, kind: LinkKind, spotify_id: str) -> Collection:
     if kind == "album":
         owner = ", ".join(split_artists(entity.get("subtitle")))
     else:
-        authors = entity.get("authors")
-        names = (
-            [a["name"] for a in authors if isinstance(a, Mapping) and a.get("name")]
-            if isinstance(authors, list)
-            else []
-        )
-        owner = ", ".join(names) or _plain(entity.get("subtitle"))
+        owner = ", ".join(artist_names(entity.get("authors"))) or _plain(entity.get("subtitle"))
     return Collection(
         kind=kind,
         spotify_id=spotify_id,
@@ -220,15 +209,11 @@ def fetch_embed(
     try:
         response = session.get(url, headers=_HEADERS, timeout=timeout)
     except requests.RequestException as error:
-        raise TransientError(
-            "couldn't reach Spotify; will retry", detail=f"embed {kind}: {type(error).__name__}"
-        ) from None
+        raise request_error(error, service=SERVICE, detail=f"embed {kind}: {type(error).__name__}") from None
     status = response.status_code
     detail = f"embed {kind} {spotify_id}: HTTP {status}"
-    if status == 429:
-        raise RateLimited("rate-limited by Spotify", retry_after=retry_after_seconds(response.headers), detail=detail)
-    if status >= 500:
-        raise TransientError("Spotify is having trouble; will retry", detail=detail)
+    if passing := status_error(status, response.headers, service=SERVICE, detail=detail):
+        raise passing
     if status in (400, 404, 410):
         raise NotFound(detail=detail)
     if status != 200:

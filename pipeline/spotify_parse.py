@@ -8,10 +8,13 @@ local files, podcast episodes) become `SkippedItem`s with a reason, never except
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from datetime import date
+from typing import Any, Final, Literal
 
 from pipeline.errors import Unavailable
+from pipeline.links import is_spotify_id
 from pipeline.models import Collection, SkippedItem, Track
 
 Json = Mapping[str, Any]
@@ -22,26 +25,56 @@ LOCAL_FILE = "a local file, not on Spotify"
 EPISODE = "a podcast episode, not a song"
 
 
+def _side(image: Mapping[str, Any], *keys: str) -> int:
+    """The first of `keys` that holds a positive whole number of pixels, else 0."""
+    for key in keys:
+        value = image.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
+
+
 def largest_image(images: object) -> str | None:
-    """URL of the biggest image; Spotify lists sizes in no guaranteed order and may omit them."""
+    """URL of the image with the most pixels, the first of equals; None when no entry has a URL.
+
+    Spotify lists sizes in no guaranteed order and may omit them: the API says `width`/`height`, the embed page
+    `maxWidth`/`maxHeight`. A cover with one side known counts as square (covers are); one with none, as 0×0,
+    so it is taken only when nothing better is offered. Anything that is not a positive number is no size.
+    """
     if not isinstance(images, Sequence) or isinstance(images, str):
         return None
-    best_url, best_size = None, -1
+    best_url, best_pixels = None, -1
     for image in images:
-        if not isinstance(image, Mapping) or not image.get("url"):
+        if not isinstance(image, Mapping) or not isinstance(image.get("url"), str) or not image["url"]:
             continue
-        width = image.get("width") or 0
-        size = width * (image.get("height") or width)
-        if size > best_size:
-            best_url, best_size = image["url"], size
+        width, height = _side(image, "width", "maxWidth"), _side(image, "height", "maxHeight")
+        pixels = (width or height) * (height or width)
+        if pixels > best_pixels:
+            best_url, best_pixels = image["url"], pixels
     return best_url
 
 
+_DATE: Final = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+
+
 def release_date(value: object) -> str | None:
-    """Spotify's "YYYY[-MM[-DD]]"; unavailable items carry a meaningless "0000"."""
-    if not isinstance(value, str) or not value or value.startswith("0000"):
+    """Spotify's "YYYY", "YYYY-MM" or "YYYY-MM-DD" when it names a real year, month or day, else None.
+
+    Unavailable items carry a meaningless "0000" (or "0000-00-00"); the result goes into ID3 TDRC as is,
+    so nothing else may pass.
+    """
+    if not isinstance(value, str):
         return None
-    return value
+    text = value.strip()
+    match = _DATE.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day = (int(part) if part is not None else 1 for part in match.groups())
+    try:
+        date(year, month, day)  # year 0 does not exist: a ValueError like month 13 or 30 February
+    except ValueError:
+        return None
+    return text
 
 
 def artist_names(artists: object) -> list[str]:
@@ -83,7 +116,7 @@ def track_or_skip(
     if _is_local(data):
         return SkippedItem(title=_label(data, position), reason=LOCAL_FILE)
     spotify_id, title = data.get("id"), data.get("name")
-    if not isinstance(spotify_id, str) or not spotify_id or not isinstance(title, str) or not title.strip():
+    if not is_spotify_id(spotify_id) or not isinstance(title, str) or not title.strip():
         return SkippedItem(title=_label(data, position), reason=UNAVAILABLE)
 
     album = data.get("album") if isinstance(data.get("album"), Mapping) else album

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from pathlib import Path
 
 import requests
@@ -33,6 +32,7 @@ from PIL import Image
 
 from pipeline.errors import PermanentError
 from pipeline.models import Track
+from pipeline.spotify_parse import release_date
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +41,12 @@ SPOTIFY_URL_DESC = "Spotify"
 SOURCE_URL_DESC = "Source"
 COVER_DESC = "Cover"
 MAX_COVER_BYTES = 10 * 1024 * 1024
-THUMBNAIL_SIZE = 320  # Telegram: thumbnail JPEG ≤ 320×320 and < 200 kB
-THUMBNAIL_MAX_BYTES = 200 * 1000
-_DATE = re.compile(r"^(\d{4})(-\d{2}(-\d{2})?)?$")
 
 
 def _position(number: int | None, total: int | None) -> str | None:
     if not number:
         return None
     return f"{number}/{total}" if total else str(number)
-
-
-def _release_date(value: str | None) -> str | None:
-    """Spotify's "YYYY", "YYYY-MM" or "YYYY-MM-DD", when it is a real date ("0000" means unknown)."""
-    if not value:
-        return None
-    match = _DATE.match(value.strip())
-    if not match or int(match.group(1)) == 0:
-        return None
-    return match.group(0)
 
 
 def build_tags(track: Track, source_url: str) -> list[Frame]:
@@ -75,7 +62,7 @@ def build_tags(track: Track, source_url: str) -> list[Frame]:
         frames.append(TRCK(encoding=UTF8, text=[trck]))
     if tpos := _position(track.disc_number, track.disc_total):
         frames.append(TPOS(encoding=UTF8, text=[tpos]))
-    if date := _release_date(track.release_date):
+    if date := release_date(track.release_date):
         frames.append(TDRC(encoding=UTF8, text=[date]))
     if track.isrc:
         frames.append(TSRC(encoding=UTF8, text=[track.isrc.strip().upper()]))
@@ -139,12 +126,3 @@ def fetch_cover(url: str | None, timeout: float) -> bytes | None:
     except (requests.RequestException, OSError, ValueError, Image.DecompressionBombError) as error:
         log.info("no cover from %s: %s", url, error)
         return None
-
-
-def make_thumbnail(jpeg: bytes) -> bytes:
-    """A Telegram audio thumbnail: JPEG within 320×320 and under 200 kB."""
-    for quality in (87, 75, 60, 45, 30):
-        thumb = to_jpeg(jpeg, max_size=THUMBNAIL_SIZE, quality=quality)
-        if len(thumb) < THUMBNAIL_MAX_BYTES:
-            return thumb
-    return to_jpeg(jpeg, max_size=THUMBNAIL_SIZE // 2, quality=30)

@@ -33,7 +33,7 @@ from pipeline.matching import accepted, conclusive
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings
 from pipeline.sources import SearchProvider
-from pipeline.tagging import fetch_cover, make_thumbnail, write_tags
+from pipeline.tagging import fetch_cover, write_tags
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class FetchedTrack:
     candidate: Candidate  # the recording used
     duration_s: float
     size_bytes: int
-    thumbnail: bytes | None
+    cover: bytes | None  # the JPEG embedded in the tags, for a front end's own preview (the bot's thumbnail)
 
 
 SEARCH_CALLS_PER_PROVIDER = 4  # ISRC, songs, videos queries (+1 spare); a plugin is held to the same budget
@@ -179,22 +179,11 @@ def _first_working(
         if not cover_fetched:
             cover, cover_fetched = fetch_cover(track.cover_url, settings.http_timeout), True
         write_tags(mp3, track, candidate.url, cover)
-        thumbnail = _thumbnail(cover)
         _check(cancel)
         final = safe_join(out_dir, track_filename(track))
         os.replace(mp3, final)
-        return FetchedTrack(final, candidate, duration, final.stat().st_size, thumbnail)
+        return FetchedTrack(final, candidate, duration, final.stat().st_size, cover)
     raise _overall_failure(failures)
-
-
-def _thumbnail(cover: bytes | None) -> bytes | None:
-    if cover is None:
-        return None
-    try:
-        return make_thumbnail(cover)
-    except (OSError, ValueError) as error:
-        log.info("no thumbnail: %s", error)
-        return None
 
 
 def _overall_failure(failures: list[PipelineError]) -> PipelineError:

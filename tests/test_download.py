@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from pipeline.download import classify_download_error, download_audio
+from pipeline.download import download_audio
 from pipeline.errors import Cancelled, RateLimited, SourceBlocked, TransientError, Unavailable
 from pipeline.settings import PipelineSettings, load_settings
+from pipeline.ytdlp import classify_ytdlp_error
 from tests.fakes.audio_server import AudioServer, generate_audio
 
 COOKIE_HINT = (
@@ -107,20 +108,20 @@ COOKIE_HINT = (
     ],
 )
 def test_classify_real_messages(message: str, expected: type[Exception]) -> None:
-    error = classify_download_error(message)
+    error = classify_ytdlp_error(message)
     assert type(error) is expected
     assert error.detail and message.strip()[-50:] in error.detail  # the whole story stays in the logs
     assert "ERROR" not in error.reason and "http" not in error.reason  # the user sees a short reason
 
 
 def test_bot_check_reason_points_at_cookies() -> None:
-    error = classify_download_error(f"ERROR: [youtube] x: Sign in to confirm you’re not a bot. {COOKIE_HINT}")
+    error = classify_ytdlp_error(f"ERROR: [youtube] x: Sign in to confirm you’re not a bot. {COOKIE_HINT}")
     assert "YTDLP_COOKIES_FILE" in error.reason
 
 
 @pytest.mark.parametrize(("status", "expected"), [(403, Unavailable), (410, Unavailable), (502, TransientError)])
 def test_classify_by_status_behind_the_message(status: int, expected: type[Exception]) -> None:
-    assert type(classify_download_error("ERROR: unable to download video data", status)) is expected
+    assert type(classify_ytdlp_error("ERROR: unable to download video data", status)) is expected
 
 
 # --- real yt-dlp against the local audio server ---------------------------------------------------
@@ -223,7 +224,7 @@ def test_proxy_setting(server: AudioServer, tmp_path: Path) -> None:
 
 
 def test_a_read_timeout_is_reported_as_a_timeout() -> None:
-    error = classify_download_error(
+    error = classify_ytdlp_error(
         "ERROR: [generic] a: Unable to download webpage: HTTPConnectionPool(host='127.0.0.1', port=35037): Read "
         "timed out. (read timeout=1.0)"
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -154,9 +156,19 @@ def test_unknown_track_or_album_is_not_found(fake_spotify: FakeSpotify) -> None:
         meta.resolve("album", "0" * 22)
 
 
-def test_malformed_id_is_bad_input_without_any_request(fake_spotify: FakeSpotify) -> None:
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "../../v1/tracks/xyz",
+        "8" + "0" * 21,  # 22 base62 digits, but more than 128 bits: no Spotify id
+        "z" * 22,
+        RECORDED_TRACK + "\n",
+        RECORDED_TRACK[:-1],
+    ],
+)
+def test_malformed_id_is_bad_input_without_any_request(fake_spotify: FakeSpotify, bad_id: str) -> None:
     with pytest.raises(BadInput):
-        metadata(fake_spotify).resolve("track", "../../v1/tracks/xyz")
+        metadata(fake_spotify).resolve("track", bad_id)
     assert fake_spotify.requests == []
 
 
@@ -209,6 +221,16 @@ def test_429_on_token_or_embed_page_is_rate_limited_too(fake_spotify: FakeSpotif
     with pytest.raises(RateLimited) as caught:
         metadata(fake_spotify, credentials=path == "/api/token").resolve("track", RECORDED_TRACK)
     assert caught.value.retry_after == 3600
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("path", [r"/v1/tracks/", "/api/token", "/embed/"])
+def test_retry_after_as_an_http_date_is_understood_everywhere(fake_spotify: FakeSpotify, path: str) -> None:
+    in_an_hour = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    fake_spotify.fail(path, 429, {"Retry-After": in_an_hour}, times=None)
+    with pytest.raises(RateLimited) as caught:
+        metadata(fake_spotify, credentials=path != "/embed/").resolve("track", RECORDED_TRACK)
+    assert caught.value.retry_after == pytest.approx(3600, abs=10)
 
 
 def test_500_is_retried_then_transient(fake_spotify: FakeSpotify) -> None:

@@ -15,14 +15,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from pipeline.errors import PermanentError, RateLimited, TransientError
-from pipeline.links import REASON_ARTIST, ParsedLink, RejectedLink, ShortLink, SpotifyRef, parse_link
+from pipeline.links import REASON_ARTIST, ParsedLink, RejectedLink, ShortLink, SpotifyRef, is_spotify_host, parse_link
+from pipeline.settings import PipelineSettings
 from pipeline.shortlinks import (
     MAX_REDIRECTS,
     REASON_DEAD_SHORT_LINK,
     REASON_OUTSIDE_SPOTIFY,
     Resolver,
     is_public_address,
-    is_spotify_host,
     resolve_short_link,
 )
 
@@ -138,6 +138,8 @@ def server() -> Iterator[FakeShortLinkServer]:
         "/broken": Reply(500),
         "/unavailable": Reply(503, {"Retry-After": "120"}),
         "/busy": Reply(429, {"Retry-After": "30"}),
+        "/busy-until": Reply(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),  # a date, long past
+        "/busy-garbled": Reply(429, {"Retry-After": "-5"}),
         "/loop": redirect("/loop"),
         "/ping": redirect("/pong", 302),
         "/pong": redirect("/ping", 302),
@@ -288,6 +290,21 @@ def test_rate_limit_carries_retry_after(fake: FakeShortLinkServer) -> None:
     with pytest.raises(RateLimited) as caught:
         resolve(fake, "busy")
     assert caught.value.retry_after == 30
+
+
+@pytest.mark.parametrize(("code", "seconds"), [("busy-until", 0.0), ("busy-garbled", None)])
+def test_rate_limit_reads_retry_after_like_every_adapter(fake: FakeShortLinkServer, code: str, seconds: float) -> None:
+    with pytest.raises(RateLimited) as caught:
+        resolve(fake, code)
+    assert caught.value.retry_after == seconds
+
+
+def test_the_short_link_base_is_a_pipeline_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads it too, not only the bot: it lives in PipelineSettings under its old name."""
+    monkeypatch.setenv("SPOTIFY_SHORTLINK_URL", "http://127.0.0.1:1/")
+    assert PipelineSettings(_env_file=None).spotify_shortlink_url == "http://127.0.0.1:1/"
+    monkeypatch.delenv("SPOTIFY_SHORTLINK_URL")
+    assert PipelineSettings(_env_file=None).spotify_shortlink_url == "https://spotify.link/"
 
 
 def test_timeout_is_transient(fake: FakeShortLinkServer) -> None:

@@ -23,6 +23,8 @@ from pipeline.spotify_parse import (
     parse_playlist,
     parse_track,
     playlist_entry,
+    release_date,
+    track_or_skip,
 )
 from tests.fakes.spotify_server import FakeSpotify, strip_removed_fields
 
@@ -87,6 +89,65 @@ def test_largest_image_whatever_the_order() -> None:
     assert largest_image([{"url": "only", "width": None, "height": None}]) == "only"
     assert largest_image([]) is None
     assert largest_image(None) is None
+
+
+@pytest.mark.parametrize(
+    ("images", "expected"),
+    [
+        # The embed page's maxWidth/maxHeight count like the API's width/height.
+        ([{"url": "api", "width": 300, "height": 300}, {"url": "page", "maxWidth": 640, "maxHeight": 640}], "page"),
+        # Area, not width: a wide banner loses to a bigger square cover.
+        ([{"url": "wide", "width": 700, "height": 100}, {"url": "square", "width": 640, "height": 640}], "square"),
+        # One side known: a square of it (covers are square), whichever side it is.
+        ([{"url": "h", "maxHeight": 640}, {"url": "w", "width": 300}], "h"),
+        # A size-less entry is taken only when nothing has a size, and equals keep the first.
+        ([{"url": "none"}, {"url": "sized", "width": 64}], "sized"),
+        ([{"url": "first", "width": 64}, {"url": "second", "width": 64}], "first"),
+        # What is not a positive whole number is no size (and never an error).
+        ([{"url": "text", "width": "6400"}, {"url": "real", "width": 64}], "real"),
+        ([{"url": "flag", "width": True}, {"url": "negative", "width": -5}, {"url": "real", "width": 1}], "real"),
+        # Entries without a usable URL are skipped.
+        ([{"url": "", "width": 999}, {"url": None, "width": 999}, {"width": 999}, "x", {"url": "ok"}], "ok"),
+        ("not a list", None),
+    ],
+)
+def test_largest_image_rules(images: object, expected: str | None) -> None:
+    assert largest_image(images) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1987", "1987"),
+        ("1987-11", "1987-11"),
+        ("1987-11-12", "1987-11-12"),
+        (" 1987-11-12\n", "1987-11-12"),
+        ("2024-02-29", "2024-02-29"),
+        ("2023-02-29", None),  # no such day
+        ("1987-13", None),
+        ("1987-00", None),
+        ("1987-11-00", None),
+        ("0000", None),  # what Spotify gives unavailable items
+        ("0000-00-00", None),
+        ("87", None),
+        ("1987-1-2", None),
+        ("1987/11/12", None),
+        ("1987-11-12T00:00:00Z", None),
+        ("١٩٨٧", None),  # Arabic-Indic digits are no ISO date
+        ("soon", None),
+        ("", None),
+        (None, None),
+        (1987, None),
+    ],
+)
+def test_release_date(value: object, expected: str | None) -> None:
+    assert release_date(value) == expected
+
+
+@pytest.mark.parametrize("bad_id", ["", "8" + "0" * 21, "0" * 21, "0" * 21 + "_", "../../v1/me", None, 42])
+def test_a_track_without_a_well_formed_id_is_skipped(bad_id: object) -> None:
+    data = {"id": bad_id, "name": "Song", "artists": [{"name": "A"}]}
+    assert track_or_skip(data, 3) == SkippedItem(title="Song", reason=UNAVAILABLE)
 
 
 def test_album_on_three_discs_knows_the_disc_total() -> None:
@@ -264,6 +325,17 @@ def test_embed_album_tracks_carry_the_album() -> None:
     second = collection.tracks[1]
     assert (second.album, second.album_artists, second.release_date) == ("Album", ["X", "Y"], "2019-05-03")
     assert (second.track_number, second.track_total, second.cover_url, second.isrc) == (2, 2, "c640", None)
+
+
+def test_embed_item_with_a_malformed_id_is_skipped() -> None:
+    entity = {
+        "type": "playlist",
+        "name": "P",
+        "trackList": [item(1, uri="spotify:track:" + "9" * 22), item(2, uri="spotify:track:abc"), item(3)],
+    }
+    collection = parse_embed_page(entity_page(entity), "playlist", "1" * 22)
+    assert [t.title for t in collection.tracks] == ["Song 3"]
+    assert [s.reason for s in collection.skipped] == [UNAVAILABLE, UNAVAILABLE]
 
 
 def test_embed_single_track() -> None:

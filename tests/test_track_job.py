@@ -113,9 +113,9 @@ def test_happy_path(server: AudioServer, track: Track, tmp_path: Path) -> None:
     (cover,) = tags.getall("APIC")
     assert cover.mime == "image/jpeg"
 
-    assert result.thumbnail is not None
-    with Image.open(io.BytesIO(result.thumbnail)) as thumb:
-        assert thumb.format == "JPEG" and max(thumb.size) <= 320
+    assert result.cover == cover.data  # handed over for the bot's thumbnail (bot.thumbnails)
+    with Image.open(io.BytesIO(result.cover)) as image:
+        assert image.format == "JPEG"
 
 
 def test_providers_loaded_from_settings(server: AudioServer, track: Track, tmp_path: Path) -> None:
@@ -127,7 +127,7 @@ def test_providers_loaded_from_settings(server: AudioServer, track: Track, tmp_p
 def test_no_cover_is_not_a_failure(server: AudioServer, track: Track, tmp_path: Path) -> None:
     broken_cover = track.model_copy(update={"cover_url": server.cover_url(fault="404")})
     result = fetch_track(broken_cover, settings(), providers=local(), out_dir=tmp_path)
-    assert result.thumbnail is None
+    assert result.cover is None
     assert not ID3(result.path).getall("APIC")
 
 

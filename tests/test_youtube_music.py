@@ -22,7 +22,6 @@ from pipeline.sources.youtube_music import (
     candidates_from,
     merge,
     result_type,
-    retry_after_seconds,
     search_plan,
 )
 from tests.replay import CannedStatus, RaisingTransport, RecordedYTMusic, filter_name, query_slug, session_with
@@ -273,14 +272,6 @@ def test_merge_keeps_the_first_of_the_same_url() -> None:
     b = Candidate(url="u1", title="A", artist="x", result_type="song")
     c = Candidate(url="u2", title="C", artist="x")
     assert merge([a], [b, c]) == [a, c]
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("120", 120.0), (None, None), ("", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
-)
-def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
-    assert retry_after_seconds(value) == expected
 
 
 # --- the replay itself ----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ artist from the title too, where uploaders put it.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,22 +16,21 @@ from typing import Any
 import yt_dlp
 from yt_dlp.utils import DownloadError
 
-from pipeline.errors import PipelineError, RateLimited, SourceBlocked, TransientError
+from pipeline.errors import PipelineError, TransientError, Unavailable
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings
+from pipeline.ytdlp import from_download_error, private_cookies
 
 log = logging.getLogger(__name__)
 
 SOURCE = "youtube"
 WATCH_URL = "https://www.youtube.com/watch?v="
 RESULTS = 10
-
-_BOT_CHECK = ("sign in to confirm", "not a bot", "confirm you're not a bot")
+ACTION = "YouTube search"  # in the reasons users read: "YouTube search failed"
 
 
 def search_query(track: Track) -> str:
-    text = f"{', '.join(track.artists)} - {track.title}" if track.artists else track.title
-    return f"ytsearch{RESULTS}:{text}"
+    return f"ytsearch{RESULTS}:{track.search_text}"
 
 
 def ydl_options(settings: PipelineSettings, cookie_copy: Path | None) -> dict[str, Any]:
@@ -84,14 +82,13 @@ def candidates_from_search(info: Mapping[str, Any] | None) -> list[Candidate]:
 
 
 def error_from_download_error(error: DownloadError) -> PipelineError:
-    """What a failed yt-dlp search means for the job: retry later, unless YouTube wants proof we are human."""
-    message = str(error)
-    lowered = message.lower()
-    if any(marker in lowered for marker in _BOT_CHECK):
-        return SourceBlocked(detail=message)
-    if "429" in lowered or "too many requests" in lowered:
-        return RateLimited(detail=message)
-    return TransientError("YouTube search failed", detail=message)
+    """What a failed yt-dlp search means for the job, as for a download (`pipeline.ytdlp`), except that a search
+    names no recording: what would make one "unavailable" (a 403 or 404 of the search page) is a failed
+    search, worth retrying."""
+    mapped = from_download_error(error, action=ACTION)
+    if isinstance(mapped, Unavailable):
+        return TransientError(f"{ACTION} failed", detail=mapped.detail)
+    return mapped
 
 
 class YouTubeSearchProvider:
@@ -100,11 +97,7 @@ class YouTubeSearchProvider:
 
     def search(self, track: Track) -> list[Candidate]:
         with tempfile.TemporaryDirectory(prefix="ytsearch-") as scratch:
-            cookie_copy = None
-            if self.settings.ytdlp_cookies_file is not None:
-                # yt-dlp writes the cookie jar back when it closes: never let two jobs share one file.
-                cookie_copy = Path(scratch) / "cookies.txt"
-                shutil.copyfile(self.settings.ytdlp_cookies_file, cookie_copy)
+            cookie_copy = private_cookies(self.settings, Path(scratch))
             try:
                 with yt_dlp.YoutubeDL(ydl_options(self.settings, cookie_copy)) as ydl:  # type: ignore[arg-type]
                     info = ydl.extract_info(search_query(track), download=False)

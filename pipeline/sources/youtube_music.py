@@ -23,8 +23,6 @@ import locale
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -33,12 +31,14 @@ from ytmusicapi import YTMusic
 from ytmusicapi.exceptions import YTMusicError
 
 from pipeline import matching
-from pipeline.errors import PermanentError, PipelineError, RateLimited, TransientError
+from pipeline.errors import PermanentError, PipelineError, TransientError
+from pipeline.http import request_error, status_error
 from pipeline.models import Candidate, Track
 
 log = logging.getLogger(__name__)
 
 SOURCE = "youtube-music"
+SERVICE_NAME = "YouTube Music"  # as users read it in "rate-limited by YouTube Music"
 WATCH_URL = "https://music.youtube.com/watch?v="
 RESULTS_PER_SEARCH = 20  # one page: ytmusicapi only follows continuations beyond it
 
@@ -61,7 +61,7 @@ class SearchStep:
 
 def search_plan(track: Track) -> list[SearchStep]:
     """The searches for a track, in the order they are tried."""
-    text = f"{', '.join(track.artists)} - {track.title}" if track.artists else track.title
+    text = track.search_text
     steps = [SearchStep(track.isrc.strip().upper(), None, from_isrc=True)] if track.isrc and track.isrc.strip() else []
     return [*steps, SearchStep(text, "songs"), SearchStep(text, "videos")]
 
@@ -124,30 +124,15 @@ def merge(found: Sequence[Candidate], new: Iterable[Candidate]) -> list[Candidat
     return merged
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
 def _check_status(response: requests.Response, *args: object, **kwargs: object) -> None:
     """Session hook: turn refusals into our errors before ytmusicapi tries to parse an error page."""
-    status = response.status_code
-    if status == 429:
-        raise RateLimited(retry_after=retry_after_seconds(response.headers.get("Retry-After")), detail="YouTube Music")
-    if status >= 500:
-        raise TransientError("YouTube Music is having problems", detail=f"HTTP {status} from {response.url}")
-    if status in (403, 408):
-        raise TransientError("YouTube Music refused the search", detail=f"HTTP {status} from {response.url}")
+    status, detail = response.status_code, f"HTTP {response.status_code} from {response.url}"
+    if passing := status_error(status, response.headers, service=SERVICE_NAME, detail=detail):
+        raise passing
+    if status == 403:
+        raise TransientError("YouTube Music refused the search", detail=detail)
     if status >= 400:
-        raise PermanentError("YouTube Music refused the search", detail=f"HTTP {status} from {response.url}")
+        raise PermanentError("YouTube Music refused the search", detail=detail)
 
 
 class YouTubeMusicProvider:
@@ -178,10 +163,8 @@ class YouTubeMusicProvider:
             results = self._ytmusic().search(step.query, filter=step.filter, limit=RESULTS_PER_SEARCH)
         except PipelineError:
             raise
-        except requests.Timeout as error:
-            raise TransientError("YouTube Music did not answer in time", detail=str(error)) from None
         except requests.RequestException as error:
-            raise TransientError("could not reach YouTube Music", detail=str(error)) from None
+            raise request_error(error, service=SERVICE_NAME, detail=str(error)) from None
         except YTMusicError as error:
             raise TransientError("YouTube Music search failed", detail=str(error)) from None
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:

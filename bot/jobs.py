@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 import dramatiq
+from redis.exceptions import RedisError
 
 from bot.lifecycle import TrackStatus
 from bot.requests import Resolution, TrackState
@@ -57,6 +58,17 @@ def retry_later(error: TransientError) -> dramatiq.Retry:
 def too_long_reason(error: RateLimited) -> str:
     minutes = max(1, round((error.retry_after or 0) / 60))
     return f"{error.reason}: asked to wait about {minutes} min, more than allowed; try again later"
+
+
+def holds_ready_file(store: WorkerStore, rid: str, index: int, out_dir: Path) -> bool:
+    """Whether the track's ready file is in `out_dir`. A `ready` can be applied with its answer lost (the
+    connection dropped, or redis-py ran the transaction again and it was refused), so the state, not the
+    answer, says which run won; when Redis can't be read the folder stays, for the request's sweep."""
+    try:
+        state = store.state(rid, index)
+    except RedisError:
+        return True
+    return state is not None and state.path is not None and Path(state.path).is_relative_to(out_dir)
 
 
 class TrackJobs:
@@ -133,7 +145,7 @@ class TrackJobs:
         out_dir = self.work_area.attempt_dir(rid, index, attempt)
         won = False
         try:
-            won = self._fetch(rid, index, attempt, out_dir)
+            won = self._fetch(rid, index, out_dir)
         except Cancelled:
             self.store.cancel(rid, index)
         except PermanentError as error:
@@ -155,11 +167,11 @@ class TrackJobs:
             self.store.retry(rid, index, "unexpected error")
             raise
         finally:
-            if not won:  # failed, cancelled, or another run of the track finished first
-                self.work_area.remove_folder(out_dir)
+            if not won and not holds_ready_file(self.store, rid, index, out_dir):
+                self.work_area.remove_folder(out_dir)  # failed, cancelled, or another run finished first
 
-    def _fetch(self, rid: str, index: int, attempt: str, out_dir: Path) -> bool:
-        """Fetch the track into `out_dir`; True when this run's file is the one to send."""
+    def _fetch(self, rid: str, index: int, out_dir: Path) -> bool:
+        """Fetch the track into `out_dir`; True when this run's `ready` was applied and answered."""
         track = self.store.track(rid, index)
         if track is None:
             raise Cancelled()  # the request expired meanwhile
@@ -175,20 +187,19 @@ class TrackJobs:
                 f"file too large for Telegram ({fetched.size_bytes / 2**20:.1f} MB > {limit / 2**20:.1f} MB)"
             )
         thumb_path = write_thumbnail(fetched.cover, out_dir)
-        ready = self.store.ready(
-            rid,
-            index,
-            path=str(fetched.path),
-            thumb_path=str(thumb_path) if thumb_path else None,
-            title=track.title,
-            performer=", ".join(track.artists),
-            duration_s=fetched.duration_s,
-            size_bytes=fetched.size_bytes,
+        return (
+            self.store.ready(
+                rid,
+                index,
+                path=str(fetched.path),
+                thumb_path=str(thumb_path) if thumb_path else None,
+                title=track.title,
+                performer=", ".join(track.artists),
+                duration_s=fetched.duration_s,
+                size_bytes=fetched.size_bytes,
+            )
+            is not None
         )
-        if ready is None:  # another run finished first, or it was cancelled, or our answer was lost on the way
-            current = self.store.state(rid, index)
-            return current is not None and current.status == TrackStatus.READY and current.attempt == attempt
-        return True
 
     def track_gave_up(self, rid: str, index: int) -> None:
         state = self.store.state(rid, index)

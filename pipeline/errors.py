@@ -61,12 +61,6 @@ class SourceBlocked(PermanentError):
     default_reason = "YouTube asked to confirm we're not a bot; set YTDLP_COOKIES_FILE (or YTDLP_PROXY) and try again"
 
 
-class TooLarge(PermanentError):
-    """Over the bot's Telegram upload limit. A Telegram notion: only bot/jobs.py raises it, and it moves there."""
-
-    default_reason = "file too large for Telegram"
-
-
 class ConfigurationError(PermanentError):
     default_reason = "bad configuration"
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -69,6 +70,17 @@ def holds_ready_file(store: WorkerStore, rid: str, index: int, out_dir: Path) ->
     except RedisError:
         return True
     return state is not None and state.path is not None and Path(state.path).is_relative_to(out_dir)
+
+
+@dataclass
+class TrackRun:
+    """One run of a track's message, in its own attempt folder; `won` once its `ready` was applied."""
+
+    rid: str
+    index: int
+    attempt: str
+    out_dir: Path
+    won: bool = False
 
 
 class TrackJobs:
@@ -136,39 +148,58 @@ class TrackJobs:
 
     # --- one track ----------------------------------------------------------------------------------
     def process(self, rid: str, index: int) -> None:
+        run = self.begin(rid, index)
+        if run is None:
+            return
+        try:
+            run.won = self._fetch(rid, index, run.out_dir)
+        except Exception as error:
+            self.settle_failure(run, error)
+        finally:
+            self.clean_up(run)
+
+    def begin(self, rid: str, index: int) -> TrackRun | None:
+        """Start a run in its own attempt folder; None when there is nothing to do (cancelled, expired, or a
+        redelivered / duplicate message of a settled track)."""
         attempt = uuid.uuid4().hex[:8]
         if self.store.cancelled(rid):
             self.store.cancel(rid, index)
-            return
+            return None
         if self.store.start(rid, index, attempt) is None:
-            return  # expired, or a redelivered / duplicate message of a settled track
-        out_dir = self.work_area.attempt_dir(rid, index, attempt)
-        won = False
-        try:
-            won = self._fetch(rid, index, out_dir)
-        except Cancelled:
-            self.store.cancel(rid, index)
-        except PermanentError as error:
-            log.info("request %s track %d failed: %s", rid, index, error)
-            self.store.fail(rid, index, error.reason)
-        except RateLimited as error:
-            delay = rate_limit_delay(error, self.settings.spotify_max_retry_after)
-            if delay is None:
-                self.store.fail(rid, index, too_long_reason(error))
-                return
-            self.store.retry(rid, index, error.reason, retry_at=time.time() + delay / 1000)
-            raise dramatiq.Retry(str(error), delay=delay) from error
-        except TransientError as error:
-            log.warning("request %s track %d failed for now: %s", rid, index, error)
-            self.store.retry(rid, index, error.reason)
-            raise retry_later(error) from error
-        except Exception:
-            log.exception("request %s track %d: unexpected error", rid, index)
-            self.store.retry(rid, index, "unexpected error")
-            raise
-        finally:
-            if not won and not holds_ready_file(self.store, rid, index, out_dir):
-                self.work_area.remove_folder(out_dir)  # failed, cancelled, or another run finished first
+            return None
+        return TrackRun(rid, index, attempt, self.work_area.attempt_dir(rid, index, attempt))
+
+    def settle_failure(self, run: TrackRun, error: Exception) -> None:
+        """A run's failure into the track's state: permanent ones at once; passing ones raise for Dramatiq's
+        Retries middleware (`Retry` with the server's wait, or the actor's backoff)."""
+        rid, index = run.rid, run.index
+        match error:
+            case Cancelled():
+                self.store.cancel(rid, index)
+            case PermanentError():
+                log.info("request %s track %d failed: %s", rid, index, error)
+                self.store.fail(rid, index, error.reason)
+            case RateLimited():
+                delay = rate_limit_delay(error, self.settings.spotify_max_retry_after)
+                if delay is None:
+                    self.store.fail(rid, index, too_long_reason(error))
+                    return
+                self.store.retry(rid, index, error.reason, retry_at=time.time() + delay / 1000)
+                raise dramatiq.Retry(str(error), delay=delay) from error
+            case TransientError():
+                log.warning("request %s track %d failed for now: %s", rid, index, error)
+                self.store.retry(rid, index, error.reason)
+                raise retry_later(error) from error
+            case _:
+                log.error("request %s track %d: unexpected error", rid, index, exc_info=error)
+                self.store.retry(rid, index, "unexpected error")
+                raise error
+
+    def clean_up(self, run: TrackRun) -> None:
+        """The attempt folder goes unless it holds the track's ready file (failed, cancelled, or another run
+        of the track finished first)."""
+        if not run.won and not holds_ready_file(self.store, run.rid, run.index, run.out_dir):
+            self.work_area.remove_folder(run.out_dir)
 
     def _fetch(self, rid: str, index: int, out_dir: Path) -> bool:
         """Fetch the track into `out_dir`; True when this run's `ready` was applied and answered."""

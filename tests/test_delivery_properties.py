@@ -73,7 +73,7 @@ from telegram.error import BadRequest, NetworkError
 from bot import chat_sender, delivery, schema
 from bot.chat_sender import ChatSender
 from bot.delivery import Delivery, Enqueue
-from bot.jobs import TooLarge, holds_ready_file
+from bot.jobs import TooLarge, TrackJobs, TrackRun
 from bot.lifecycle import (
     REQUEST_FINAL,
     REQUEST_TRANSITIONS,
@@ -92,7 +92,7 @@ from bot.requests import RequestMeta, Resolution, TrackState
 from bot.settings import BotSettings
 from bot.work_area import WorkArea
 from bot.worker_store import WorkerStore
-from pipeline.errors import Cancelled, NoConfidentMatch, PermanentError, TransientError
+from pipeline.errors import Cancelled, NoConfidentMatch, TransientError
 from pipeline.models import Track
 
 T = TrackStatus
@@ -333,11 +333,18 @@ class Run:
     """One `TrackJobs.process` call between its steps."""
 
     msg: Message
-    attempt: str
-    out_dir: Path
+    job: TrackRun
     track: Track | None = None
     path: Path | None = None  # set once fetched
     size: int = 0
+
+    @property
+    def attempt(self) -> str:
+        return self.job.attempt
+
+    @property
+    def out_dir(self) -> Path:
+        return self.job.out_dir
 
     @property
     def fetched(self) -> bool:
@@ -499,12 +506,14 @@ class DeliveryMachine(RuleBasedStateMachine):
             download_dir=self.download_dir,
             progress_interval=0.5,
             chat_send_interval=0.0,
+            track_max_retries=TRACK_MAX_RETRIES,
             _env_file=None,  # type: ignore[call-arg]
         )
         self.audio_key = self.bot_settings.audio_settings_key
         self.faults = Faults()
         worker_redis = FaultySyncClient(self.worker_client, self.faults, "worker")
         self.ws: Any = StoreCalls(WorkerStore(worker_redis, clock=self.clock), self.faults, "worker")  # type: ignore[arg-type]
+        self.jobs = TrackJobs(self.bot_settings, self.ws)
         self.loop = asyncio.new_event_loop()
         self.loop.set_default_executor(InlineExecutor())
         self.bot_client: aioredis.Redis | None = None
@@ -520,7 +529,6 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.sending: tuple[str, int] | None = None
         self.chaos = 1
         self.rids = itertools.count(1)
-        self.attempts = itertools.count(1)
         # what the events stream said so far (invariant 2)
         self.event_pos: str | None = None
         self.resolutions: dict[str, list[list[TrackState]]] = defaultdict(list)  # states of each `resolved` call
@@ -567,19 +575,16 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.broker.append(msg)
         self.history.append(msg)
 
-    # --- workers: TrackJobs.process in steps (mirrors bot/jobs.py) -----------------------------------
+    # --- workers: TrackJobs.process in steps (its begin, settle_failure and clean_up are the real ones) ---
     def _begin(self, msg: Message) -> Run | None:
-        attempt = f"a{next(self.attempts):07d}"
         try:
-            if self.ws.cancelled(msg.rid):
-                self.ws.cancel(msg.rid, msg.index)
-                return None
-            if self.ws.start(msg.rid, msg.index, attempt) is None:
-                return None
+            job = self.jobs.begin(msg.rid, msg.index)
         except RedisError:
             self._message_failed(msg)
             return None
-        run = Run(msg, attempt, self.work_area.attempt_dir(msg.rid, msg.index, attempt))
+        if job is None:
+            return None
+        run = Run(msg, job)
         self.runs.append(run)
         return run
 
@@ -604,15 +609,14 @@ class DeliveryMachine(RuleBasedStateMachine):
             run.size = 2 * UPLOAD_LIMIT if failure == "too large" else len(run.attempt)
             path.write_bytes(run.attempt.encode().ljust(run.size, b"."))
         except Exception as error:
-            self._end(run, error, won=False)
+            self._end(run, error)
             return
         run.track, run.path = track, path
 
     def _finish(self, run: Run, failure: str | None) -> None:
-        """The rest of `_fetch`: the size check, the thumbnail, `ready` (and who won when it was refused)."""
+        """The rest of `_fetch`: the size check, the thumbnail, `ready`."""
         rid, index = run.msg.rid, run.msg.index
         assert run.track is not None and run.path is not None
-        won, error = False, None
         try:
             if failure == "cancelled":  # the pipeline's last look at the cancel callback
                 raise Cancelled()
@@ -630,32 +634,21 @@ class DeliveryMachine(RuleBasedStateMachine):
                 duration_s=200.0,
                 size_bytes=run.size,
             )
-            won = ready is not None
-        except Exception as caught:
-            error = caught
-        self._end(run, error, won)
+            run.job.won = ready is not None
+        except Exception as error:
+            self._end(run, error)
+            return
+        self._end(run, None)
 
-    def _end(self, run: Run, error: Exception | None, won: bool) -> None:
-        """The except clauses and the finally of TrackJobs.process, then Dramatiq's ack or retry."""
+    def _end(self, run: Run, error: Exception | None) -> None:
+        """The except and finally clauses of TrackJobs.process, then Dramatiq's ack or retry."""
         self.runs.remove(run)
-        rid, index = run.msg.rid, run.msg.index
         try:
             try:
                 if error is not None:
-                    raise error
-            except Cancelled:
-                self.ws.cancel(rid, index)
-            except PermanentError as permanent:
-                self.ws.fail(rid, index, permanent.reason)
-            except TransientError as transient:
-                self.ws.retry(rid, index, transient.reason)
-                raise
-            except Exception:
-                self.ws.retry(rid, index, "unexpected error")
-                raise
+                    self.jobs.settle_failure(run.job, error)
             finally:
-                if not won and not holds_ready_file(self.ws, rid, index, run.out_dir):
-                    self.work_area.remove_folder(run.out_dir)
+                self.jobs.clean_up(run.job)
         except Exception:
             self._message_failed(run.msg)
 
@@ -691,14 +684,12 @@ class DeliveryMachine(RuleBasedStateMachine):
             self._message_failed(msg)
 
     def _gave_up(self, msg: Message) -> None:
-        """TrackJobs.track_gave_up / resolve_gave_up."""
+        """Dramatiq's on_retry_exhausted actors."""
         try:
             if msg.actor == "resolve_gave_up":
-                self.ws.reject(msg.rid, "Spotify could not be reached; please try again later")
-                return
-            state = self.ws.state(msg.rid, msg.index)
-            reason = state.reason if state and state.reason else "temporary problem"
-            self.ws.fail(msg.rid, msg.index, f"{reason} (gave up after {TRACK_MAX_RETRIES + 1} tries)")
+                self.jobs.resolve_gave_up(msg.rid)
+            else:
+                self.jobs.track_gave_up(msg.rid, msg.index)
         except RedisError:
             self._message_failed(msg)
 

@@ -48,11 +48,12 @@ def rate_limit_delay(error: RateLimited, limit: float) -> int | None:
     return None if wait > limit else int(wait * 1000)
 
 
-def retry_later(error: TransientError) -> dramatiq.Retry:
+def retry_later(error: TransientError, limit: float) -> dramatiq.Retry:
     """A passing failure, handed to Dramatiq's Retries middleware as `Retry`: it waits the server's Retry-After
-    if there was one, else the actor's backoff, and logs one line instead of the traceback of an "unhandled"
-    exception (expected failures are logged by us, once)."""
-    delay = int(error.retry_after * 1000) if error.retry_after else None
+    if there was one (at most `limit` seconds: a 503 asking for hours must not park the track), else the
+    actor's backoff, and logs one line instead of the traceback of an "unhandled" exception (expected failures
+    are logged by us, once)."""
+    delay = int(min(error.retry_after, limit) * 1000) if error.retry_after else None
     return dramatiq.Retry(str(error), delay=delay)
 
 
@@ -118,7 +119,7 @@ class TrackJobs:
             raise dramatiq.Retry(str(error), delay=delay) from error
         except TransientError as error:
             log.warning("request %s: reading the link failed for now: %s", rid, error)
-            raise retry_later(error) from error
+            raise retry_later(error, self.settings.spotify_max_retry_after) from error
         self._store_collection(rid, collection)
 
     def _collection(self, link: str) -> Collection:
@@ -189,7 +190,7 @@ class TrackJobs:
             case TransientError():
                 log.warning("request %s track %d failed for now: %s", rid, index, error)
                 self.store.retry(rid, index, error.reason)
-                raise retry_later(error) from error
+                raise retry_later(error, self.settings.spotify_max_retry_after) from error
             case _:
                 log.error("request %s track %d: unexpected error", rid, index, exc_info=error)
                 self.store.retry(rid, index, "unexpected error")

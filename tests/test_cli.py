@@ -28,7 +28,8 @@ def run_cli(
     args: list[str], spotify: FakeSpotify, audio: AudioServer, cwd: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    full_env = {**base, "PYTHONPATH": str(ROOT), **spotify.env(), **audio.env(), "HTTP_TIMEOUT": "5", **env}
+    full_env = {**base, "PYTHONPATH": str(ROOT), **spotify.env(), **audio.env(), "HTTP_TIMEOUT": "5", "LYRICS": "off"}
+    full_env.update(env)  # tests of lyrics pass a FakeLrclib's env()
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         env=full_env,

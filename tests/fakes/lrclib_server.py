@@ -9,8 +9,9 @@ Built from LRCLIB's documented shapes:
 - `GET /api/search?q=|track_name=[&artist_name=][&album_name=]` → 200 with a list of records whose fields
   contain the words asked for (case-insensitive); 400 without q or track_name.
 
-`fail(path_regex, status, delay=…)` makes requests answer an error, or answer late (a slow LRCLIB, for
-timeouts: the wait ends at once when the server stops). Every request is logged (`requests`, `count`).
+`fail(regex, status, delay=…)` makes requests (path and query, e.g. one track's) answer an error, or answer
+late (a slow LRCLIB, for timeouts: the wait ends at once when the server stops). Every request is logged
+(`requests`, `count`).
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ class FakeLrclib:
             self._log.clear()
 
     def fail(self, path_regex: str, status: int, *, times: int | None = None, delay: float = 0.0) -> None:
-        """Answer the next `times` requests whose path matches (None = all) with `status` after `delay` seconds
-        (status 200 with a delay: the right answer, late)."""
+        """Answer the next `times` requests whose path with its query matches (None = all) with `status` after
+        `delay` seconds (status 200 with a delay: the right answer, late). E.g. `fail("track_name=Slow", 200,
+        delay=60)`, `fail("/api/", 500)`."""
         with self._lock:
             self._faults.append(_Fault(re.compile(path_regex), status, times, delay))
 
@@ -174,7 +176,7 @@ class FakeLrclib:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self._lock:
             self._log.append(LoggedRequest(path, query, dict(handler.headers.items())))
-            fault = self._take_fault(path)
+            fault = self._take_fault(handler.path)
         if fault is not None:
             if self._stopping.wait(fault.delay):
                 return
@@ -189,9 +191,9 @@ class FakeLrclib:
             status, payload = 404, {"statusCode": 404, "name": "NotFound", "message": "Not found"}
         self._send(handler, status, payload)
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def _take_fault(self, target: str) -> _Fault | None:
         for fault in self._faults:
-            if not fault.pattern.search(path):
+            if not fault.pattern.search(target):
                 continue
             if fault.remaining is not None:
                 if fault.remaining <= 0:

@@ -71,7 +71,7 @@ class Lyrics:
 class LrclibRecord(BaseModel):
     """One LRCLIB lyrics record, as /api/get answers it and /api/search lists it (unknown fields ignored)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, frozen=True)
 
     id: int | None = None
     track_name: str

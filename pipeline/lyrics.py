@@ -170,9 +170,18 @@ def lyrics_of(record: LrclibRecord, track: Track) -> Lyrics | None:
     return Lyrics(plain, synced=False) if plain else None
 
 
+def _same_album(wanted: Wanted, record: LrclibRecord) -> bool:
+    if not wanted.album or not record.album_name:
+        return False  # unknown on either side: no evidence either way
+    return similarity(wanted.album, parse_title(record.album_name).core) >= ALBUM_AGREES
+
+
 def best_record(track: Track, records: Iterable[LrclibRecord]) -> LrclibRecord | None:
     """The record that is this track, or None when none is acceptable. It may be instrumental (then the track
-    has no lyrics: `lyrics_of` says None). Records with neither lyrics nor the instrumental mark say nothing."""
+    has no lyrics: `lyrics_of` says None). Records with neither lyrics nor the instrumental mark say nothing.
+
+    Ranked by: duration within LRCLIB's ±2 s (or unknown), then the same album, then synced over plain over
+    instrumental, then the matcher's score; equals keep LRCLIB's order."""
     wanted = Wanted.of(track)
     ranked: list[tuple[tuple[bool, bool, int, float], LrclibRecord]] = []
     for record in records:
@@ -183,13 +192,12 @@ def best_record(track: Track, records: Iterable[LrclibRecord]) -> LrclibRecord |
         if not scored.acceptable:
             continue
         gap = _gap(track, record)
-        same_album = bool(wanted.album) and bool(record.album_name)
-        same_album = same_album and similarity(wanted.album, parse_title(record.album_name or "").core) >= ALBUM_AGREES
+        close = gap is None or gap <= SYNC_TOLERANCE_S
         kind = 0 if found is None else 2 if found.synced else 1
-        ranked.append(((gap is None or gap <= SYNC_TOLERANCE_S, same_album, kind, scored.score), record))
+        ranked.append(((close, _same_album(wanted, record), kind, scored.score), record))
     if not ranked:
         return None
-    return max(ranked, key=lambda item: item[0])[1]  # max keeps the first of equals: LRCLIB's own order
+    return max(ranked, key=lambda item: item[0])[1]  # max keeps the first of equals
 
 
 # --- the adapter ------------------------------------------------------------------------------------

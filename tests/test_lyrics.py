@@ -100,6 +100,13 @@ def test_instrumental_means_no_lyrics() -> None:
     assert lyrics_of(chosen, TRACK) is None
 
 
+def test_the_exact_record_saying_instrumental_beats_words_from_elsewhere() -> None:
+    instrumental = record(id=1, instrumental=True, plainLyrics=None, syncedLyrics=None)
+    elsewhere = record(id=2, albumName="Karaoke Hits", duration=200.0)
+    chosen = best_record(TRACK, [elsewhere, instrumental])
+    assert chosen == instrumental and lyrics_of(chosen, TRACK) is None
+
+
 def test_a_record_with_nothing_says_nothing() -> None:
     assert best_record(TRACK, [record(plainLyrics=None, syncedLyrics="  ")]) is None
     assert best_record(TRACK, [record(plainLyrics="", syncedLyrics=None)]) is None

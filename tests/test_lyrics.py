@@ -102,7 +102,7 @@ def test_instrumental_means_no_lyrics() -> None:
 
 def test_the_exact_record_saying_instrumental_beats_words_from_elsewhere() -> None:
     instrumental = record(id=1, instrumental=True, plainLyrics=None, syncedLyrics=None)
-    elsewhere = record(id=2, albumName="Karaoke Hits", duration=200.0)
+    elsewhere = record(id=2, albumName="The Highlights", duration=200.0)
     chosen = best_record(TRACK, [elsewhere, instrumental])
     assert chosen == instrumental and lyrics_of(chosen, TRACK) is None
 

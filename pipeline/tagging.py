@@ -80,8 +80,8 @@ def cover_frame(jpeg: bytes) -> APIC:
 
 
 def lyrics_frame(lyrics: Lyrics) -> USLT:
-    """Unsynchronised lyrics; synced ones keep their LRC timestamps, which players that show LRC scroll along
-    with and the rest show as text (the one place players commonly read lyrics from)."""
+    """USLT, the frame players commonly read lyrics from. Synced lyrics keep their LRC timestamps: players that
+    understand LRC scroll along with them, the others show the lines as they are."""
     return USLT(encoding=UTF8, lang=LYRICS_LANGUAGE, desc="", text=lyrics.text)
 
 
@@ -94,7 +94,7 @@ def write_tags(
         tags.add(frame)
     if cover_jpeg:
         tags.add(cover_frame(cover_jpeg))
-    if lyrics:
+    if lyrics is not None:
         tags.add(lyrics_frame(lyrics))
     tags.update_to_v23()
     try:

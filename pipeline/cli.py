@@ -6,6 +6,7 @@ Exit codes: 0 all tracks saved, 1 some failed (a summary says why), 2 bad input 
 Files are named `Artist - Title.mp3`; a second, different track of the same name in one run gets
 `Artist - Title (2).mp3` (the first listed keeps the plain name), a track listed twice is fetched once. A file
 left by an earlier run is replaced, so running the same link again updates its files instead of copying them.
+With `--lrc`, a track whose synced lyrics were found also gets `Artist - Title.lrc` (the MP3's name) beside it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-o", "--output", type=Path, help="directory for the MP3 files (default: DOWNLOAD_DIR)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="tracks processed in parallel (default 2)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each matching decision")
+    parser.add_argument(
+        "--lrc", action="store_true", help="also write synced lyrics (when found) as Artist - Title.lrc beside the MP3"
+    )
     return parser.parse_args(argv)
 
 
@@ -106,15 +110,17 @@ def name_key(filename: str) -> str:
 
 
 class Runner:
-    def __init__(self, settings: PipelineSettings, out_dir: Path):
+    def __init__(self, settings: PipelineSettings, out_dir: Path, *, lrc: bool = False):
         self.settings = settings
         self.out_dir = out_dir
+        self.lrc = lrc  # write synced lyrics to an .lrc file beside each MP3
         self._local = threading.local()
         self.metadata = SpotifyMetadata(settings)
         self.bad_links: list[Failure] = []  # links that led to no tracks at all
         self.failures: list[Failure] = []  # tracks (and items of a collection) that could not be saved
         self.notes: list[str] = []  # markup, user text escaped
         self.saved: list[Path] = []
+        self.lrc_files: list[Path] = []
         self._names: set[str] = set()  # name_key of every file name given out in this run
         self._planned: dict[str, Planned] = {}  # by Spotify id
         self._repeats: dict[str, int] = {}  # Spotify id -> how many more times it was listed
@@ -195,9 +201,23 @@ class Runner:
             result = fetch_track(track, self.settings, providers=self.providers, out_dir=private, on_step=on_step)
             final = safe_join(self.out_dir, filename)
             os.replace(result.path, final)
+            if self.lrc and result.lyrics and result.lyrics.synced:
+                self._write_lrc(result.lyrics.text, private, final.with_suffix(".lrc"))
             return final
         finally:
             shutil.rmtree(private, ignore_errors=True)
+
+    def _write_lrc(self, text: str, private: Path, final: Path) -> None:
+        """Written in the private folder, then moved into place: a reader never sees half a file. An .lrc
+        left by an earlier run stays when no synced lyrics were found this time."""
+        draft = private / "lyrics.lrc"
+        try:
+            draft.write_text(text + "\n", encoding="utf-8")
+            os.replace(draft, final)
+        except OSError as error:  # the MP3 is in place: the lyrics file alone is lost
+            log.warning("could not write %s: %s", final.name, error.strerror or error)
+            return
+        self.lrc_files.append(final)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(f"cannot create output directory {out_dir}: {error.strerror}")
         return EXIT_BAD_INPUT
 
-    runner = Runner(settings, out_dir)
+    runner = Runner(settings, out_dir, lrc=args.lrc)
+    if args.lrc and not settings.lyrics:
+        runner.notes.append("--lrc writes nothing while LYRICS=off")
     planned: list[Planned] = []
     resolved_any = False
     for link in links:
@@ -265,6 +287,8 @@ def report(console: Console, runner: Runner, resolved_any: bool) -> int:
     """The summary: what was saved, then one line per link that led nowhere, then a table of failed tracks."""
     if resolved_any:
         console.print(f"{len(runner.saved)} track(s) saved to {shown(str(runner.out_dir))}")
+    if runner.lrc:
+        console.print(f"{len(runner.lrc_files)} lyrics file(s) (.lrc) written")
     for bad in runner.bad_links:
         fail(f"{bad.what}: {bad.reason}")
     if runner.failures:

@@ -46,6 +46,9 @@ class PipelineSettings(BaseSettings):
     ffmpeg_timeout: float = Field(default=600.0, gt=0)  # one conversion
     max_candidates: int = Field(default=3, ge=1)  # download attempts before giving up on a track
 
+    lyrics: bool = True  # look up each track's lyrics (LRCLIB) for its USLT frame; off = no request at all
+    lyrics_url: str = "https://lrclib.net"  # an LRCLIB-compatible service (tests point it at a local fake)
+
     @field_validator("audio_sources", mode="before")
     @classmethod
     def _split_sources(cls, value: object) -> object:
@@ -59,6 +62,13 @@ class PipelineSettings(BaseSettings):
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("lyrics_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("use an http(s) base URL like https://lrclib.net")
+        return value.rstrip("/")
 
     @field_validator("mp3_quality")
     @classmethod

@@ -1,8 +1,8 @@
 """ID3 tags and cover art for the finished MP3.
 
-Tags are ID3 v2.3 (what the widest range of players and phones read): `build_tags` describes
-them as mutagen frames from plain data, `write_tags` is the only part touching the file. Cover art
-is decoration: any failure to fetch or convert it yields no cover, never a failed track.
+Tags are ID3 v2.3 (what the widest range of players and phones read): `build_tags`, `cover_frame` and
+`lyrics_frame` describe them as mutagen frames from plain data, `write_tags` is the only part touching the
+file. Cover art and lyrics are decoration: any failure to fetch them yields none, never a failed track.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mutagen.id3 import (
     TPOS,
     TRCK,
     TSRC,
+    USLT,
     WXXX,
     Frame,
     PictureType,
@@ -31,6 +32,7 @@ from mutagen.id3 import (
 from PIL import Image
 
 from pipeline.errors import PermanentError
+from pipeline.lyrics import Lyrics
 from pipeline.models import Track
 from pipeline.spotify_parse import release_date
 
@@ -40,6 +42,7 @@ UTF8 = 3  # mutagen writes it as UTF-16 when saving v2.3, which has no UTF-8
 SPOTIFY_URL_DESC = "Spotify"
 SOURCE_URL_DESC = "Source"
 COVER_DESC = "Cover"
+LYRICS_LANGUAGE = "XXX"  # ID3's "unknown language": LRCLIB does not say which language the words are in
 MAX_COVER_BYTES = 10 * 1024 * 1024
 
 
@@ -76,13 +79,23 @@ def cover_frame(jpeg: bytes) -> APIC:
     return APIC(encoding=UTF8, mime="image/jpeg", type=PictureType.COVER_FRONT, desc=COVER_DESC, data=jpeg)
 
 
-def write_tags(path: Path, track: Track, source_url: str, cover_jpeg: bytes | None) -> None:
+def lyrics_frame(lyrics: Lyrics) -> USLT:
+    """USLT, the frame players commonly read lyrics from. Synced lyrics keep their LRC timestamps: players that
+    understand LRC scroll along with them, the others show the lines as they are."""
+    return USLT(encoding=UTF8, lang=LYRICS_LANGUAGE, desc="", text=lyrics.text)
+
+
+def write_tags(
+    path: Path, track: Track, source_url: str, cover_jpeg: bytes | None, lyrics: Lyrics | None = None
+) -> None:
     """Replace any tag in the MP3 at `path` with ours, saved as ID3 v2.3."""
     tags = ID3()
     for frame in build_tags(track, source_url):
         tags.add(frame)
     if cover_jpeg:
         tags.add(cover_frame(cover_jpeg))
+    if lyrics is not None:
+        tags.add(lyrics_frame(lyrics))
     tags.update_to_v23()
     try:
         tags.save(path, v2_version=3)

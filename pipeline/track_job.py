@@ -4,6 +4,8 @@ Everything a job writes lives in one temporary directory inside `out_dir` (same 
 the finished file is moved into place atomically) and that directory is removed however the job
 ends: success, error, timeout or cancel. A candidate that fails to download or convert makes way
 for the next one; a bot check stops the job at once, since every other candidate would hit it too.
+Lyrics (LYRICS=on) are looked up beside the search and download and waited for at tagging time, at most
+HTTP_TIMEOUT after they were asked for: they never fail a track, and delay it by at most that.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pipeline.errors import (
     Unavailable,
 )
 from pipeline.filenames import safe_join, track_filename
+from pipeline.lyrics import Lyrics, PendingLyrics, start_lyrics
 from pipeline.matching import accepted, conclusive
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings
@@ -47,6 +50,7 @@ class FetchedTrack:
     duration_s: float
     size_bytes: int
     cover: bytes | None  # the JPEG embedded in the tags, for a front end's own preview (the bot's thumbnail)
+    lyrics: Lyrics | None = None  # what the USLT frame holds (the CLI's --lrc writes synced ones to a file)
 
 
 SEARCH_CALLS_PER_PROVIDER = 4  # ISRC, songs, videos queries (+1 spare); a plugin is held to the same budget
@@ -57,7 +61,9 @@ MARGIN_SECONDS = 60.0
 def worst_case_seconds(settings: PipelineSettings) -> float:
     """How long `fetch_track` can take when every step runs into its own timeout: a run still going after
     this is stuck (a time limit below it would kill runs that would have finished)."""
-    network = (len(settings.audio_sources) * SEARCH_CALLS_PER_PROVIDER + SPOTIFY_CALLS + 1) * settings.http_timeout
+    lyrics_wait = 1 if settings.lyrics else 0  # tagging waits for the lyrics up to one HTTP_TIMEOUT
+    calls = len(settings.audio_sources) * SEARCH_CALLS_PER_PROVIDER + SPOTIFY_CALLS + 1 + lyrics_wait
+    network = calls * settings.http_timeout
     per_candidate = settings.download_timeout + settings.ffmpeg_timeout
     return network + settings.max_candidates * per_candidate + MARGIN_SECONDS
 
@@ -122,6 +128,7 @@ def fetch_track(
     """Find, download, convert and tag `track` into `out_dir`; raise a PipelineError saying why not."""
     step = on_step or (lambda _name: None)
     _check(cancel)
+    lyrics = start_lyrics(track, settings.lyrics_url, timeout=settings.http_timeout) if settings.lyrics else None
     step("searching")
     candidates, failures = search_candidates(track, providers)
     chosen = accepted(track, candidates)
@@ -131,7 +138,8 @@ def fetch_track(
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=out_dir))
     try:
-        return _first_working(track, settings, chosen[: settings.max_candidates], workdir, out_dir, cancel, step)
+        tried = chosen[: settings.max_candidates]
+        return _first_working(track, settings, tried, workdir, out_dir, cancel, step, lyrics)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -144,6 +152,7 @@ def _first_working(
     out_dir: Path,
     cancel: Callable[[], bool],
     step: Callable[[str], None],
+    pending_lyrics: PendingLyrics | None,
 ) -> FetchedTrack:
     ffmpeg = ffmpeg_executable(settings)
     cover: bytes | None = None
@@ -178,11 +187,12 @@ def _first_working(
         step("tagging")
         if not cover_fetched:
             cover, cover_fetched = fetch_cover(track.cover_url, settings.http_timeout), True
-        write_tags(mp3, track, candidate.url, cover)
+        lyrics = pending_lyrics.result() if pending_lyrics else None
+        write_tags(mp3, track, candidate.url, cover, lyrics)
         _check(cancel)
         final = safe_join(out_dir, track_filename(track))
         os.replace(mp3, final)
-        return FetchedTrack(final, candidate, duration, final.stat().st_size, cover)
+        return FetchedTrack(final, candidate, duration, final.stat().st_size, cover, lyrics)
     raise _overall_failure(failures)
 
 

@@ -22,7 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Settings that a developer's shell might carry and that must not leak into a test.
-_SCRUBBED_PREFIXES = ("TELEGRAM_", "SPOTIFY_", "REDIS_", "ALLOWED_", "AUDIO_", "DOWNLOAD_", "YTDLP_", "MP3_", "FAKE_")
+_SCRUBBED_PREFIXES = (
+    *("TELEGRAM_", "SPOTIFY_", "REDIS_", "ALLOWED_", "AUDIO_", "DOWNLOAD_", "YTDLP_", "MP3_", "FAKE_"),
+    "LYRICS",
+)
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import pytest
 from mutagen.id3 import ID3
 
 from tests.fakes.audio_server import AudioServer
+from tests.fakes.lrclib_server import FakeLrclib
 from tests.fakes.spotify_server import FakeSpotify
 from tests.system import _SCRUBBED_PREFIXES, ROOT
 
@@ -28,7 +29,8 @@ def run_cli(
     args: list[str], spotify: FakeSpotify, audio: AudioServer, cwd: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    full_env = {**base, "PYTHONPATH": str(ROOT), **spotify.env(), **audio.env(), "HTTP_TIMEOUT": "5", **env}
+    full_env = {**base, "PYTHONPATH": str(ROOT), **spotify.env(), **audio.env(), "HTTP_TIMEOUT": "5", "LYRICS": "off"}
+    full_env.update(env)  # tests of lyrics pass a FakeLrclib's env()
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         env=full_env,
@@ -168,3 +170,72 @@ def test_a_dead_link_beside_good_ones_is_one_line_of_the_summary(
     assert (tmp_path / "Band - Fine.mp3").is_file()
     assert f"error: https://open.spotify.com/album/{missing}: not found on Spotify\n" in result.stderr
     assert "failure(s)" not in result.stderr  # no table: no track failed
+
+
+def test_lyrics_are_embedded_and_lrc_files_written_beside(
+    fake_spotify: FakeSpotify, fake_lrclib: FakeLrclib, audio: AudioServer, tmp_path: Path
+) -> None:
+    album_id = fake_spotify.add_album("Words", "Singer", [("Sung", 181_000), ("Spoken", 200_000), ("Hummed", 150_000)])
+    fake_lrclib.add("Sung", "Singer", "Words", 181, synced="[00:01.00] la la", plain="la la")
+    fake_lrclib.add("Spoken", "Singer", "Words", 200, plain="just words")  # no synced lyrics: no .lrc
+    out = tmp_path / "out"
+
+    result = run_cli(
+        [f"spotify:album:{album_id}", "-o", str(out), "--lrc"], fake_spotify, audio, tmp_path, **fake_lrclib.env()
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "Singer - Hummed.mp3",
+        "Singer - Spoken.mp3",
+        "Singer - Sung.lrc",
+        "Singer - Sung.mp3",
+    ]
+    assert (out / "Singer - Sung.lrc").read_text(encoding="utf-8") == "[00:01.00] la la\n"
+    assert [f.text for f in ID3(out / "Singer - Sung.mp3").getall("USLT")] == ["[00:01.00] la la"]
+    assert [f.text for f in ID3(out / "Singer - Spoken.mp3").getall("USLT")] == ["just words"]
+    assert ID3(out / "Singer - Hummed.mp3").getall("USLT") == []
+    assert "1 lyrics file(s) (.lrc) written" in result.stderr
+    assert all(r.headers.get("User-Agent", "").startswith("spotbot/") for r in fake_lrclib.requests)
+
+
+def test_lrc_of_a_namesake_follows_its_mp3(
+    fake_spotify: FakeSpotify, fake_lrclib: FakeLrclib, audio: AudioServer, tmp_path: Path
+) -> None:
+    first = fake_spotify.add_track("Song", "Band", duration_ms=181_000)
+    second = fake_spotify.add_track("Song", "Band", duration_ms=240_000, album="Later")
+    fake_lrclib.add("Song", "Band", "Song", 181, synced="[00:01.00] first")
+    fake_lrclib.add("Song", "Band", "Later", 240, synced="[00:01.00] second")
+
+    result = run_cli(
+        [f"spotify:track:{first}", f"spotify:track:{second}", "-o", str(tmp_path / "out"), "--lrc"],
+        fake_spotify,
+        audio,
+        tmp_path,
+        **fake_lrclib.env(),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "Band - Song.lrc").read_text(encoding="utf-8") == "[00:01.00] first\n"
+    assert (tmp_path / "out" / "Band - Song (2).lrc").read_text(encoding="utf-8") == "[00:01.00] second\n"
+
+
+def test_lyrics_off_asks_nothing_and_writes_no_lrc(
+    fake_spotify: FakeSpotify, fake_lrclib: FakeLrclib, audio: AudioServer, tmp_path: Path
+) -> None:
+    track_id = fake_spotify.add_track("Sung", "Singer", duration_ms=181_000)
+    fake_lrclib.add("Sung", "Singer", "Sung", 181, synced="[00:01.00] la la")
+
+    result = run_cli(
+        [f"spotify:track:{track_id}", "-o", str(tmp_path), "--lrc"],
+        fake_spotify,
+        audio,
+        tmp_path,
+        **{**fake_lrclib.env(), "LYRICS": "off"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("Singer*")) == ["Singer - Sung.mp3"]
+    assert ID3(tmp_path / "Singer - Sung.mp3").getall("USLT") == []
+    assert fake_lrclib.requests == []
+    assert "--lrc writes nothing while LYRICS=off" in result.stderr

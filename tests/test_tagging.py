@@ -9,12 +9,14 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 from PIL import Image
 
+from pipeline.lyrics import Lyrics
 from pipeline.models import Track
 from pipeline.tagging import (
     SOURCE_URL_DESC,
     SPOTIFY_URL_DESC,
     build_tags,
     fetch_cover,
+    lyrics_frame,
     write_tags,
 )
 from tests.fakes.audio_server import AudioServer, cover_image, write_audio
@@ -147,6 +149,32 @@ def test_year_only_gives_tyer_without_tdat(mp3: Path) -> None:
     raw = ID3(mp3, translate=False)
     assert raw["TYER"].text == ["2001"]
     assert "TDAT" not in raw and "TDRC" not in raw
+
+
+# --- lyrics --------------------------------------------------------------------------------------
+SYNCED_LYRICS = Lyrics("[00:01.00] Ünïcødé first line\n[00:02.50] Second line", synced=True)
+
+
+def test_lyrics_frame_is_unsynchronised_lyrics() -> None:
+    frame = lyrics_frame(SYNCED_LYRICS)
+    assert (frame.FrameID, frame.lang, frame.desc, frame.text) == ("USLT", "XXX", "", SYNCED_LYRICS.text)
+
+
+@pytest.mark.parametrize("lyrics", [SYNCED_LYRICS, Lyrics("Plain first line\nSecond line", synced=False)])
+def test_lyrics_round_trip_as_uslt(mp3: Path, lyrics: Lyrics) -> None:
+    write_tags(mp3, FULL, SOURCE, cover_image("jpg"), lyrics)
+    raw = ID3(mp3, translate=False)
+    assert raw.version == (2, 3, 0)
+    (uslt,) = raw.getall("USLT")
+    assert uslt.text == lyrics.text
+    assert uslt.encoding in (0, 1)  # v2.3 has no UTF-8: mutagen stores UTF-16
+    assert raw["TIT2"].text == ["Never Gonna Give You Up"], "the other frames are unchanged"
+
+
+def test_no_lyrics_no_frame(mp3: Path) -> None:
+    write_tags(mp3, FULL, SOURCE, None, SYNCED_LYRICS)
+    write_tags(mp3, FULL, SOURCE, None, None)
+    assert ID3(mp3).getall("USLT") == []
 
 
 # --- covers --------------------------------------------------------------------------------------

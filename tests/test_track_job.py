@@ -22,6 +22,7 @@ from pipeline.sources import SearchProvider, load_providers
 from pipeline.track_job import FetchedTrack, fetch_track, no_match_error, search_candidates
 from tests.fakes.audio_provider import LocalAudioProvider
 from tests.fakes.audio_server import AudioServer
+from tests.fakes.lrclib_server import PLAIN_EXAMPLE, SYNCED_EXAMPLE, FakeLrclib
 
 SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
 FILENAME = "Rick Astley - Never Gonna Give You Up.mp3"
@@ -129,6 +130,59 @@ def test_no_cover_is_not_a_failure(server: AudioServer, track: Track, tmp_path: 
     result = fetch_track(broken_cover, settings(), providers=local(), out_dir=tmp_path)
     assert result.cover is None
     assert not ID3(result.path).getall("APIC")
+
+
+# --- lyrics --------------------------------------------------------------------------------------
+@pytest.fixture
+def lrclib(fake_lrclib: FakeLrclib, track: Track) -> FakeLrclib:
+    """The fake LRCLIB holding `track`'s lyrics under its exact signature."""
+    fake_lrclib.add(
+        track.title,
+        track.main_artist,
+        track.album,
+        track.duration_ms / 1000,
+        plain=PLAIN_EXAMPLE,
+        synced=SYNCED_EXAMPLE,
+    )
+    return fake_lrclib
+
+
+def test_lyrics_are_embedded(lrclib: FakeLrclib, track: Track, tmp_path: Path) -> None:
+    result = fetch_track(track, settings(**lrclib.settings_kwargs()), providers=local(), out_dir=tmp_path)
+    (uslt,) = ID3(result.path, translate=False).getall("USLT")
+    assert uslt.text == SYNCED_EXAMPLE
+    assert result.lyrics is not None and result.lyrics.synced
+    assert lrclib.count("^/api/get$") == 1
+
+
+def test_lyrics_off_asks_nothing(lrclib: FakeLrclib, track: Track, tmp_path: Path) -> None:
+    config = settings(**{**lrclib.settings_kwargs(), "lyrics": False})
+    result = fetch_track(track, config, providers=local(), out_dir=tmp_path)
+    assert lrclib.requests == []
+    assert result.lyrics is None
+    assert ID3(result.path).getall("USLT") == []
+
+
+@pytest.mark.parametrize(("status", "delay"), [(500, 0.0), (200, 60.0)], ids=["failing", "slow"])
+def test_a_failing_or_slow_lyrics_service_costs_only_the_lyrics(
+    lrclib: FakeLrclib, track: Track, tmp_path: Path, status: int, delay: float
+) -> None:
+    lrclib.fail("/api/", status, delay=delay)
+    config = settings(**lrclib.settings_kwargs(), http_timeout=1)
+    result = fetch_track(track, config, providers=local(), out_dir=tmp_path)
+    assert result.path.name == FILENAME
+    assert result.lyrics is None
+    assert ID3(result.path).getall("USLT") == []
+    assert ID3(result.path)["TIT2"].text == [track.title]
+    assert lrclib.count("/api/") >= 1
+
+
+def test_lyrics_are_not_asked_for_a_cancelled_track(lrclib: FakeLrclib, track: Track, tmp_path: Path) -> None:
+    with pytest.raises(Cancelled):
+        fetch_track(
+            track, settings(**lrclib.settings_kwargs()), providers=local(), out_dir=tmp_path, cancel=lambda: True
+        )
+    assert lrclib.requests == []
 
 
 # --- falling back to the next candidate ----------------------------------------------------------

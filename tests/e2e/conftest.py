@@ -80,6 +80,7 @@ def running_e2e(
             "CHAT_SEND_INTERVAL": "0.2",
             "HTTP_TIMEOUT": "5",
             "DOWNLOAD_TIMEOUT": "30",
+            "LYRICS": "off",  # no lyrics service on the internet: tests of lyrics pass a FakeLrclib's env()
             **env,
         }
         system = BotSystem(tmp_path, settings)

@@ -22,7 +22,7 @@ from bot.spotify_accounts import (
     login_key,
 )
 from pipeline.settings import PipelineSettings
-from pipeline.spotify_api import AccessRefused
+from pipeline.spotify_api import AccessRefused, LoginRejected
 from pipeline.spotify_auth import GrantRefused, LoginAnswer, LoginDenied, parse_login_answer
 from tests.fakes.spotify_server import EMBED_LIMIT, FakeSpotify
 
@@ -253,3 +253,15 @@ def test_tokens_are_never_logged(
     assert len(secrets) == 2
     for secret in secrets:
         assert secret not in caplog.text
+
+
+def test_a_token_refused_even_after_a_refresh_asks_to_log_in_again(
+    fake_spotify: FakeSpotify, accounts: SpotifyAccounts
+) -> None:
+    logged_in(fake_spotify, accounts, ANN)
+    fake_spotify.fail(r"^/v1/me/tracks", 401, times=None)
+
+    with pytest.raises(LoginRejected) as raised:
+        accounts.liked(ANN)
+    assert "/login" in raised.value.reason
+    assert fake_spotify.refresh_grants == 1, "one fresh token was tried"

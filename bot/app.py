@@ -60,7 +60,7 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     if settings.telegram_file_url:
         builder = builder.base_file_url(settings.telegram_file_url)
     store = rt.request_store()  # connects lazily, inside the application's event loop
-    accounts = SpotifyAccounts(rt.worker_store.redis, settings)  # synchronous client: used from threads
+    accounts = SpotifyAccounts(rt.bot_sync_client(), settings)  # synchronous: called in threads
     handlers = Handlers(settings, store, pacer, enqueue.resolve, accounts=accounts)
     running: list[asyncio.Task[None]] = []
 

@@ -201,6 +201,9 @@ class SpotifyAccounts:
             try:
                 fresh = refresh_token(self.session, self.settings, token)
             except GrantRefused as error:
+                stored = self._load(user_id)
+                if stored.refresh_token != token.refresh_token:  # rotated meanwhile by a holder whose lock expired
+                    return stored
                 # The refresh token was revoked (the person removed the app, or it was rotated by a refresh
                 # whose answer was lost): the login is over.
                 log.info("user %s: Spotify refused the refresh token (%s); forgetting the login", user_id, error.detail)

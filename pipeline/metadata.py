@@ -50,8 +50,10 @@ class SpotifyMetadata:
         self._settings = settings
         self._session = session or spotify_session()
         self._api = SpotifyApi(settings, session=self._session) if settings.has_spotify_credentials else None
-        if self._api is None and (settings.spotify_client_id or settings.spotify_client_secret):
-            log.warning("only one of SPOTIFY_CLIENT_ID/SECRET is set: using Spotify's public pages without the API")
+        if self._api is None and settings.spotify_client_secret:
+            log.warning("SPOTIFY_CLIENT_SECRET without SPOTIFY_CLIENT_ID: using Spotify's public pages without the API")
+        elif self._api is None and settings.spotify_client_id:
+            log.info("no SPOTIFY_CLIENT_SECRET: links are read from Spotify's public pages (people's /login works)")
 
     def _embed(self, kind: LinkKind, spotify_id: str) -> Collection:
         return fetch_embed(

@@ -265,3 +265,20 @@ def test_a_token_refused_even_after_a_refresh_asks_to_log_in_again(
         accounts.liked(ANN)
     assert "/login" in raised.value.reason
     assert fake_spotify.refresh_grants == 1, "one fresh token was tried"
+
+
+def test_a_client_id_alone_is_enough_for_logins(fake_spotify: FakeSpotify, decoded_redisdb: redis.Redis) -> None:
+    settings = fake_spotify.settings(credentials=False, spotify_client_id=FakeSpotify.CLIENT_ID)
+    accounts = SpotifyAccounts(decoded_redisdb, settings)
+    assert accounts.enabled
+    spotify_user = logged_in(fake_spotify, accounts, ANN)
+    ids = [fake_spotify.add_track(f"Track {n}") for n in range(1, 4)]
+    fake_spotify.like(spotify_user, ids)
+    own = fake_spotify.add_playlist("Mine", "Ann Example", ids, user_owner=spotify_user, public=False)
+
+    assert len(accounts.liked(ANN).tracks) == 3
+    login = accounts.auth(ANN)
+    assert login is not None
+    assert len(accounts.metadata.resolve("playlist", own, user=login).tracks) == 3
+    assert fake_spotify.tokens_issued == 0, "no client-credentials token without a secret"
+    assert not SpotifyAccounts(decoded_redisdb, fake_spotify.settings(credentials=False)).enabled

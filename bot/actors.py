@@ -9,6 +9,7 @@ import dramatiq
 
 from bot import runtime
 from bot.jobs import TrackJobs
+from bot.spotify_accounts import SpotifyAccounts
 from pipeline.errors import Cancelled, PermanentError
 from pipeline.track_job import worst_case_seconds
 
@@ -20,7 +21,8 @@ RESOLVE_TIME_LIMIT_MS = 5 * 60_000
 @cache
 def jobs() -> TrackJobs:
     current = runtime.current()
-    return TrackJobs(current.settings, current.worker_store)
+    accounts = SpotifyAccounts(current.worker_store.redis, current.settings)
+    return TrackJobs(current.settings, current.worker_store, accounts)
 
 
 @dramatiq.actor(

@@ -18,11 +18,12 @@ from telegram.ext import (
 )
 
 from bot.delivery import Delivery, Enqueue
-from bot.handlers import Handlers
+from bot.handlers import PLAYLIST_PREFIX, Handlers
 from bot.pacing import ChatPacer
 from bot.recovery import Limits
 from bot.runtime import Runtime
 from bot.settings import BotSettings
+from bot.spotify_accounts import SpotifyAccounts
 from pipeline.track_job import worst_case_seconds
 
 BURST = 3  # calls that may go to one chat at once (reply, audio, summary of a cached song)
@@ -33,6 +34,10 @@ COMMANDS = [
     BotCommand("help", "How to use this bot"),
     BotCommand("status", "What is running for you"),
     BotCommand("cancel", "Stop all your requests"),
+    BotCommand("login", "Connect your Spotify account"),
+    BotCommand("liked", "Your Liked Songs (after /login)"),
+    BotCommand("playlists", "Your playlists (after /login)"),
+    BotCommand("logout", "Forget your Spotify login"),
 ]
 
 
@@ -55,7 +60,8 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     if settings.telegram_file_url:
         builder = builder.base_file_url(settings.telegram_file_url)
     store = rt.request_store()  # connects lazily, inside the application's event loop
-    handlers = Handlers(settings, store, pacer, enqueue.resolve)
+    accounts = SpotifyAccounts(rt.bot_sync_client(), settings)  # synchronous: called in threads
+    handlers = Handlers(settings, store, pacer, enqueue.resolve, accounts=accounts)
     running: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application) -> None:
@@ -79,6 +85,11 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     app.add_handler(CommandHandler(["start", "help"], handlers.help))
     app.add_handler(CommandHandler("status", handlers.status))
     app.add_handler(CommandHandler("cancel", handlers.cancel))
+    app.add_handler(CommandHandler("login", handlers.login))
+    app.add_handler(CommandHandler("logout", handlers.logout))
+    app.add_handler(CommandHandler("liked", handlers.liked))
+    app.add_handler(CommandHandler("playlists", handlers.playlists))
+    app.add_handler(CallbackQueryHandler(handlers.playlist_button, pattern=f"^{PLAYLIST_PREFIX}"))
     app.add_handler(CallbackQueryHandler(handlers.cancel_button))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ALL, handlers.message))

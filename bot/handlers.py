@@ -15,9 +15,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
-from telegram import LinkPreviewOptions, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatType, MessageEntityType
 from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -30,13 +31,35 @@ from bot.progress import render_progress, render_status_line
 from bot.request_store import RequestStore
 from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
 from bot.settings import BotSettings
+from bot.spotify_accounts import SpotifyAccounts
+from pipeline.errors import PermanentError, TransientError
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
+from pipeline.models import PlaylistSummary
+from pipeline.spotify_api import AccessRefused
+from pipeline.spotify_auth import BadLoginAnswer, LoginAnswer, parse_login_answer
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
-OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel"})
+OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel", "/login", "/logout", "/liked", "/playlists"})
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+PLAYLIST_PREFIX = "pl:"  # + playlist id + ":" + the asker's user id: at most 48 bytes of the 64 allowed
+CALLBACK_PLAYLIST = re.compile(re.escape(PLAYLIST_PREFIX) + r"([0-9A-Za-z]{22}):([0-9]{1,20})")
+MAX_PLAYLIST_BUTTONS = 100
+BUTTON_LABEL_LIMIT = 60
+
+
+def playlist_keyboard(playlists: list[PlaylistSummary], user_id: int) -> InlineKeyboardMarkup:
+    """One button per playlist, bound to the person who asked (their login reads it)."""
+    rows = []
+    for playlist in playlists[:MAX_PLAYLIST_BUTTONS]:
+        count = f" ({playlist.total})" if playlist.total is not None else ""
+        name = playlist.name
+        if len(name) > BUTTON_LABEL_LIMIT:
+            name = name[: BUTTON_LABEL_LIMIT - 1] + "…"
+        data = f"{PLAYLIST_PREFIX}{playlist.id}:{user_id}"
+        rows.append([InlineKeyboardButton(name + count, callback_data=data)])
+    return InlineKeyboardMarkup(rows)
 
 
 class StateUnavailable(Exception):
@@ -59,6 +82,7 @@ class Handlers:
     pacer: ChatPacer
     enqueue_resolve: Callable[[str], None]  # synchronous (the broker's client): called in a thread
     refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
+    accounts: SpotifyAccounts | None = None  # people's own Spotify logins (synchronous: called in a thread)
 
     # --- access (group -1: before every other handler) ----------------------------------------------
     async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -178,6 +202,8 @@ class Handlers:
         if update.edited_message is not None or update.edited_channel_post is not None:
             await self._reply(message, texts.EDITED)
             return
+        if await self._login_answer(message):
+            return
         limit = self.settings.max_links_per_message
         links = parse_links(self._link_text(message), limit=limit + 1)
         if len(links) > limit:
@@ -191,26 +217,36 @@ class Handlers:
             await self._reply(message, texts.NO_LINK)
         if not accepted:
             return
-        async with state_access():
-            open_requests = await self.store.user_active(message.from_user.id)
-        room = self.settings.max_requests_per_user - open_requests
+        room = await self._room(message.from_user.id)
         if room < len(accepted):
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
             await self._start_request(message, link.url)
 
-    async def _start_request(self, message: Message, link: str) -> None:
+    async def _room(self, user_id: int) -> int:
+        """How many more requests this person may start now."""
+        async with state_access():
+            open_requests = await self.store.user_active(user_id)
+        return self.settings.max_requests_per_user - open_requests
+
+    async def _start_request(
+        self, message: Message, link: str, *, user_id: int | None = None, source: Literal["link", "liked"] = "link"
+    ) -> None:
         """Answer at once with the progress message, then record the request and queue its resolution.
 
         The state is written after the reply so the delivery never sees a request without its progress
-        message (it would send a second one); if the reply fails, the delivery sends it later.
+        message (it would send a second one); if the reply fails, the delivery sends it later. `user_id`:
+        the requester when `message` is not theirs (a button under the bot's own message).
         """
-        assert message.from_user
+        if user_id is None:
+            assert message.from_user
+            user_id = message.from_user.id
         meta = RequestMeta(
             id=new_request_id(),
             chat_id=message.chat.id,
-            user_id=message.from_user.id,
+            user_id=user_id,
             link=link,
+            source=source,
             created_at=time.time(),
             reply_to=message.message_id,
             thread_id=message.message_thread_id if message.is_topic_message else None,
@@ -240,6 +276,147 @@ class Handlers:
             log.warning("request %s: could not queue it (%s)", meta.id, error)
             async with state_access():
                 await self.store.reject(meta.id, texts.QUEUE_DOWN)
+
+    # --- a person's own Spotify login ----------------------------------------------------------------------
+    async def _spotify(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a (synchronous: Redis and HTTP) SpotifyAccounts call in a thread. Redis trouble is "storage
+        unreachable"; Spotify's own failures come back as PipelineErrors for the caller to word."""
+        try:
+            async with asyncio.timeout(3 * self.settings.http_timeout + 5):
+                return await asyncio.to_thread(func, *args)
+        except RedisError as error:
+            raise StateUnavailable(str(error) or type(error).__name__) from error
+        except TimeoutError:
+            raise TransientError("Spotify did not answer in time") from None
+
+    def _login_enabled(self) -> bool:
+        return self.accounts is not None and self.accounts.enabled
+
+    async def login(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        assert message and user
+        if self.accounts is None or not self.accounts.enabled:
+            await self._reply(message, texts.LOGIN_UNAVAILABLE)
+            return
+        if message.chat.type != ChatType.PRIVATE:
+            await self._reply(message, texts.LOGIN_PRIVATE_ONLY)
+            return
+        url = await self._spotify(self.accounts.begin_login, user.id)
+        await message.reply_text(
+            texts.login_link(url, self.settings.spotify_redirect_uri),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self.pacer.sent(message.chat.id)
+
+    async def _login_answer(self, message: Message) -> bool:
+        """Whether `message` is the answer to a /login (the address the browser landed on, or the code) and
+        was handled; anything else goes on to the link handling."""
+        if message.chat.type != ChatType.PRIVATE or not message.text or not self._login_enabled():
+            return False
+        assert self.accounts and message.from_user
+        user_id = message.from_user.id
+        try:
+            answer = parse_login_answer(message.text, self.settings.spotify_redirect_uri)
+        except BadLoginAnswer as error:
+            await self._reply(message, error.reason)
+            return True
+        if answer is None:
+            return False
+        if answer.state is None and not await self._spotify(self.accounts.login_waiting, user_id):
+            return False  # a bare code-like word with no login waiting: not an answer
+        await self._finish_login(message, user_id, answer)
+        return True
+
+    async def _finish_login(self, message: Message, user_id: int, answer: LoginAnswer) -> None:
+        assert self.accounts
+        try:
+            account = await self._spotify(self.accounts.finish_login, user_id, answer)
+        except AccessRefused:
+            await self._reply(message, texts.NOT_REGISTERED)
+        except PermanentError as error:
+            await self._reply(message, error.reason)
+        except TransientError as error:
+            log.info("user %s: login not finished: %s", user_id, error)
+            await self._reply(message, texts.login_failed_for_now(error.reason))
+        else:
+            await self._reply(message, texts.connected(account.display_name))
+
+    async def logout(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        assert message and user
+        if self.accounts is None:
+            await self._reply(message, texts.WAS_NOT_LOGGED_IN)
+            return
+        had = await self._spotify(self.accounts.logout, user.id)
+        await self._reply(message, texts.LOGGED_OUT if had else texts.WAS_NOT_LOGGED_IN)
+
+    async def _logged_in(self, message: Message, user_id: int) -> bool:
+        """Whether the person has a login; tells them how to get one when not."""
+        if self.accounts is None or not self.accounts.enabled:
+            await self._reply(message, texts.LOGIN_UNAVAILABLE)
+            return False
+        if await self._spotify(self.accounts.account, user_id) is None:
+            await self._reply(message, texts.NOT_LOGGED_IN)
+            return False
+        return True
+
+    async def liked(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The Liked Songs: a request like a shared playlist, read by the worker with the person's login."""
+        message, user = update.effective_message, update.effective_user
+        assert message and user
+        if not await self._logged_in(message, user.id):
+            return
+        if await self._room(user.id) < 1:
+            await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
+            return
+        await self._start_request(message, texts.LIKED_LABEL, source="liked")
+
+    async def playlists(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        assert message and user
+        if not await self._logged_in(message, user.id):
+            return
+        assert self.accounts
+        try:
+            found: list[PlaylistSummary] = await self._spotify(self.accounts.playlists, user.id)
+        except AccessRefused:
+            await self._reply(message, texts.NOT_REGISTERED)
+            return
+        except PermanentError as error:
+            await self._reply(message, error.reason)
+            return
+        except TransientError as error:
+            await self._reply(message, texts.spotify_for_now(error.reason))
+            return
+        if not found:
+            await self._reply(message, texts.NO_PLAYLISTS)
+            return
+        await message.reply_text(
+            texts.playlists_header(min(len(found), MAX_PLAYLIST_BUTTONS), len(found)),
+            reply_markup=playlist_keyboard(found, user.id),
+            do_quote=message.chat.type != ChatType.PRIVATE,
+        )
+        self.pacer.sent(message.chat.id)
+
+    async def playlist_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on a /playlists button: the playlist is requested like a shared link (read with the
+        presser's login by the worker). Callback data can be anything: only a well-formed one of the
+        presser's own list acts."""
+        query = update.callback_query
+        assert query
+        match = CALLBACK_PLAYLIST.fullmatch(query.data or "")
+        if match is None or not isinstance(query.message, Message):
+            await query.answer(texts.BUTTON_INVALID)
+            return
+        playlist_id, owner = match.group(1), int(match.group(2))
+        if owner != query.from_user.id:
+            await query.answer(texts.PLAYLIST_BUTTON_NOT_YOURS, show_alert=True)
+            return
+        if await self._room(owner) < 1:
+            await query.answer(texts.too_many_requests(self.settings.max_requests_per_user)[:200], show_alert=True)
+            return
+        await query.answer(texts.STARTING)
+        await self._start_request(query.message, SpotifyRef("playlist", playlist_id).url, user_id=owner)
 
     @staticmethod
     async def _quietly(call: object) -> None:

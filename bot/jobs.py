@@ -20,9 +20,11 @@ from pathlib import Path
 import dramatiq
 from redis.exceptions import RedisError
 
+from bot import texts
 from bot.lifecycle import TrackStatus
-from bot.requests import Resolution, TrackState
+from bot.requests import RequestMeta, Resolution, TrackState
 from bot.settings import ServiceSettings
+from bot.spotify_accounts import SpotifyAccounts
 from bot.thumbnails import write_thumbnail
 from bot.work_area import WorkArea
 from bot.worker_store import WorkerStore
@@ -31,6 +33,7 @@ from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
 from pipeline.sources import SearchProvider
+from pipeline.spotify_api import AccessRefused
 from pipeline.track_job import fetch_track
 
 log = logging.getLogger(__name__)
@@ -85,9 +88,12 @@ class TrackRun:
 
 
 class TrackJobs:
-    def __init__(self, settings: ServiceSettings, store: WorkerStore) -> None:
+    def __init__(self, settings: ServiceSettings, store: WorkerStore, accounts: SpotifyAccounts | None = None) -> None:
+        """`accounts`: people's own Spotify logins (their Liked Songs, their playlists read with their token);
+        None = links are read as anyone could."""
         self.settings = settings
         self.store = store
+        self.accounts = accounts
         self.work_area = WorkArea(settings.download_dir)
         self._local = threading.local()
 
@@ -106,7 +112,10 @@ class TrackJobs:
         if meta is None or self.store.request_status(rid) != "resolving":
             return  # expired, cancelled, or a duplicate message of a resolved request
         try:
-            collection = self._collection(meta.link)
+            collection = self._collection(meta)
+        except AccessRefused as error:  # a person's own login refused: not in the app's user list
+            self.store.reject(rid, texts.NOT_REGISTERED if meta.source == "liked" else error.reason)
+            return
         except PermanentError as error:
             self.store.reject(rid, error.reason)
             return
@@ -122,8 +131,14 @@ class TrackJobs:
             raise retry_later(error, self.settings.spotify_max_retry_after) from error
         self._store_collection(rid, collection)
 
-    def _collection(self, link: str) -> Collection:
-        return resolve_collection(link, self.settings, self.metadata)
+    def _collection(self, meta: RequestMeta) -> Collection:
+        """The request's tracks; the requester's own login reads their Liked Songs and their playlists."""
+        if meta.source == "liked":
+            if self.accounts is None:
+                raise PermanentError(texts.LOGIN_UNAVAILABLE)
+            return self.accounts.liked(meta.user_id)
+        user = self.accounts.auth(meta.user_id) if self.accounts is not None else None
+        return resolve_collection(meta.link, self.settings, self.metadata, user=user)
 
     def _store_collection(self, rid: str, collection: Collection) -> None:
         tracks = collection.tracks[: self.settings.max_tracks_per_request]
@@ -140,6 +155,7 @@ class TrackJobs:
             available=len(collection.tracks),
             truncated=collection.truncated,
             skipped=collection.skipped,
+            login_refused=collection.login_refused,
         )
         if self.store.resolved(rid, resolution, tracks, states) and not tracks:
             log.info("request %s: nothing to fetch", rid)

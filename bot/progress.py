@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import texts
 from bot.lifecycle import RequestStatus, TrackStatus
 from bot.requests import RequestSnapshot, TrackState
 
@@ -41,7 +42,7 @@ def estimate_remaining(states: list[TrackState], now: float) -> float | None:
 def headline(snapshot: RequestSnapshot) -> str:
     resolution = snapshot.resolution
     if resolution is None:
-        return "🔎 Reading your Spotify link…"
+        return "🔎 Reading your Liked Songs…" if snapshot.meta.source == "liked" else "🔎 Reading your Spotify link…"
     name = f"{resolution.owner} – {resolution.name}" if resolution.owner else resolution.name
     count = f"{resolution.total} track" + ("" if resolution.total == 1 else "s")
     return f"{KIND_ICON[resolution.kind]} {resolution.kind.capitalize()} · {name} · {count}"
@@ -54,7 +55,9 @@ def _notes(snapshot: RequestSnapshot, now: float) -> list[str]:
         return notes
     if resolution.available > resolution.total:
         notes.append(f"⚠️ Only the first {resolution.total} of {resolution.available} tracks (the per-request limit).")
-    if resolution.truncated:
+    if resolution.login_refused:
+        notes.append(texts.LOGIN_REFUSED_NOTE)
+    elif resolution.truncated:
         notes.append("⚠️ Spotify shows only the first 100 tracks of this playlist to bots: more may exist.")
     if resolution.skipped:
         reasons = sorted({item.reason for item in resolution.skipped})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,9 @@ class RequestMeta(BaseModel):
     id: str
     chat_id: int
     user_id: int
-    link: str  # canonical Spotify URL (or the short link as given)
+    link: str  # canonical Spotify URL (or the short link as given); for "liked", a label
+    # "link": the tracks behind `link`; "liked": the requester's Liked Songs, read with their Spotify login
+    source: Literal["link", "liked"] = "link"
     created_at: float
     reply_to: int | None = None  # the user's message
     thread_id: int | None = None  # forum topic of the user's message: replies stay in it
@@ -43,6 +46,7 @@ class Resolution(BaseModel):
     total: int
     available: int  # items on Spotify before MAX_TRACKS_PER_REQUEST cut the list
     truncated: bool = False  # embed fallback: the playlist may hold more than 100 items
+    login_refused: bool = False  # the requester's login may not read it (followed only): embed page used
     skipped: list[SkippedItem] = Field(default_factory=list)
 
 

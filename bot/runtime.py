@@ -71,6 +71,22 @@ class Runtime:
             )
         return RequestStore(client, finished_ttl=self.settings.request_ttl_hours * 3600)
 
+    def bot_sync_client(self) -> redis.Redis:
+        """The bot's synchronous client, for the few calls it makes in threads (people's Spotify logins): it
+        gives up quickly like the bot's asyncio one, so a stalled Redis cannot pin the bot's threads."""
+        if self.fake_server is not None:
+            import fakeredis
+
+            return fakeredis.FakeRedis(server=self.fake_server, decode_responses=True)
+        assert self.settings.redis_url is not None
+        return redis.Redis.from_url(
+            self.settings.redis_url,
+            decode_responses=True,
+            socket_timeout=BOT_REDIS_TIMEOUT,
+            socket_connect_timeout=BOT_REDIS_TIMEOUT,
+            health_check_interval=15,
+        )
+
 
 _current: Runtime | None = None
 

@@ -9,6 +9,8 @@ Keys (all under `spotbot:`; every key has a TTL):
                        the bot wakes on it instead of polling
 - `cache:<audio>:<spotify id>`  a Telegram upload that can be re-sent by file_id
 - `workers`            hash: worker id → {"threads", "seen"}: live worker capacity for the scheduler
+- `login:<user>`, `spotify:<user>`, `spotify:<user>:refresh`  a person's own Spotify login: see
+                       `bot.spotify_accounts`
 
 Pure helpers only: the stores do the I/O.
 """

@@ -6,6 +6,10 @@ HELP = (
     "You can paste several links in one message, or share them from the Spotify app.\n"
     "/status — what I'm working on for you\n"
     "/cancel — stop everything you asked for (or use the Cancel button)\n"
+    "/login — connect your own Spotify account (private chat), for:\n"
+    "/liked — your Liked Songs\n"
+    "/playlists — your playlists, one button each (private ones and long ones complete)\n"
+    "/logout — forget your Spotify login\n"
     "/help — this message"
 )
 NO_LINK = "Send me a Spotify link to a track, album or playlist, e.g. https://open.spotify.com/album/…  (/help)"
@@ -48,3 +52,59 @@ def rejected(lines: list[tuple[str, str]]) -> str:
     body = "\n".join(f"• {text} — {reason}" for text, reason in lines[:20])
     more = f"\n… and {len(lines) - 20} more" if len(lines) > 20 else ""
     return f"I can't use {'this link' if len(lines) == 1 else 'these links'}:\n{body}{more}"
+
+
+# --- a person's own Spotify login (bot.spotify_accounts) ---------------------------------------------------
+LOGIN_UNAVAILABLE = "Connecting a Spotify account isn't set up on this bot: its owner has to set SPOTIFY_CLIENT_ID."
+LOGIN_PRIVATE_ONLY = "Please send /login to me in a private chat: what you paste back is a key to your account."
+NOT_REGISTERED = (
+    "Spotify refused access: your Spotify account is not on this app's list of users. Since 2026 a Spotify app "
+    "in Development Mode works only for the (at most 5) people its owner has added. Ask the bot's owner to add "
+    "you: developer.spotify.com → Dashboard → the app → User Management → add your name and the e-mail address "
+    "of your Spotify account. Then send /login again."
+)
+NOT_LOGGED_IN = "You're not connected to Spotify yet. Send /login first (in a private chat with me)."
+LOGGED_OUT = (
+    "Disconnected: I've forgotten your Spotify login. To also remove my access on Spotify's side: "
+    "spotify.com/account → Manage apps."
+)
+WAS_NOT_LOGGED_IN = "You weren't connected to Spotify. (/login connects.)"
+NO_PLAYLISTS = "There are no playlists in your Spotify library."
+LIKED_LABEL = "your Liked Songs"
+PLAYLIST_BUTTON_NOT_YOURS = "These buttons belong to the person who asked for the list: send /playlists yourself."
+STARTING = "Getting it…"
+LOGIN_REFUSED_NOTE = (
+    "ℹ️ Spotify lets your login read only playlists you own or collaborate on; this one was read from its "
+    "public page, which shows at most its first 100 tracks."
+)
+
+
+def login_link(url: str, redirect_uri: str) -> str:
+    return (
+        "Connect your Spotify account:\n"
+        f"1. Open this link and allow access:\n{url}\n\n"
+        f"2. Spotify then sends your browser to an address starting with {redirect_uri}?code=… — the page may "
+        "not load, that's fine. Copy that whole address from the address bar (or just the code) and send it to "
+        "me here.\n\nThe link works once, for 10 minutes."
+    )
+
+
+def connected(name: str) -> str:
+    who = f" as {name}" if name else ""
+    return (
+        f"✅ Connected to Spotify{who}.\n/liked sends your Liked Songs, /playlists lists your playlists; links to "
+        "playlists you own or collaborate on are now read in full. /logout forgets the login."
+    )
+
+
+def login_failed_for_now(reason: str) -> str:
+    return f"I couldn't finish the login ({reason}). Please send /login and try again in a minute."
+
+
+def spotify_for_now(reason: str) -> str:
+    return f"I couldn't read your Spotify library right now ({reason}). Please try again in a minute."
+
+
+def playlists_header(shown: int, total: int) -> str:
+    more = f" (the first {shown} of {total})" if total > shown else ""
+    return f"Your playlists{more} — tap one to get it:"

@@ -15,6 +15,7 @@ from pipeline.models import Collection
 from pipeline.settings import PipelineSettings
 from pipeline.shortlinks import REASON_DEAD_SHORT_LINK, resolve_short_link
 from pipeline.sources import SearchProvider, load_providers
+from pipeline.spotify_api import UserAuth
 
 __all__ = ["REASON_NO_LINK", "resolve_collection", "spotify_ref", "thread_providers"]
 
@@ -36,16 +37,21 @@ def spotify_ref(link: str | SpotifyRef | ShortLink, settings: PipelineSettings) 
 
 
 def resolve_collection(
-    link: str | SpotifyRef | ShortLink, settings: PipelineSettings, metadata: SpotifyMetadata
+    link: str | SpotifyRef | ShortLink,
+    settings: PipelineSettings,
+    metadata: SpotifyMetadata,
+    *,
+    user: UserAuth | None = None,
 ) -> Collection:
     """The tracks behind `link` (see `spotify_ref`), in order, with what had to be skipped and why.
 
     Raises PermanentError (BadInput, NotFound, …) with a friendly `reason` when the link cannot be used, and
     TransientError when Spotify or spotify.link cannot be reached for now; nothing is retried here (the caller
-    decides how: Dramatiq's retries in the bot, `call_with_retries` in the CLI).
+    decides how: Dramatiq's retries in the bot, `call_with_retries` in the CLI). With `user` (a person's
+    own Spotify login) their playlists are read with their token.
     """
     ref = spotify_ref(link, settings)
-    return metadata.resolve(ref.kind, ref.id)
+    return metadata.resolve(ref.kind, ref.id, user=user)
 
 
 def thread_providers(settings: PipelineSettings, local: threading.local) -> list[tuple[str, SearchProvider]]:

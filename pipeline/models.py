@@ -85,5 +85,16 @@ class Collection(BaseModel):
     tracks: list[Track]
     skipped: list[SkippedItem] = Field(default_factory=list)
     truncated: bool = False  # the embed fallback shows at most 100 items: there may be more
+    # A person's own login was refused (a playlist they only follow): read from the embed page instead.
+    login_refused: bool = False
     source: Literal["api", "embed"] = "api"
     cover_url: str | None = None
+
+
+class PlaylistSummary(BaseModel):
+    """One entry of a person's playlist list (`GET /me/playlists`): enough for a button."""
+
+    id: str
+    name: str
+    owner: str = ""
+    total: int | None = None

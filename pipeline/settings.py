@@ -29,6 +29,10 @@ class PipelineSettings(BaseSettings):
     spotify_embed_url: str = "https://open.spotify.com/embed/"
     # Replaces https://spotify.link/ when a short link is opened (tests point it at a local server).
     spotify_shortlink_url: str = "https://spotify.link/"
+    # A person's own login (Authorization Code + PKCE): where it starts, and where Spotify sends the browser
+    # back with the code (must be registered in the Spotify app exactly; 127.0.0.1, not localhost).
+    spotify_auth_url: str = "https://accounts.spotify.com/authorize"
+    spotify_redirect_uri: str = "http://127.0.0.1:8888/callback"
     # A Spotify 429 whose Retry-After exceeds this (seconds) fails the job instead of waiting.
     spotify_max_retry_after: int = Field(default=600, ge=0)
 

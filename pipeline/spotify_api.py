@@ -1,4 +1,5 @@
-"""Thin adapter on spotipy (client credentials): fetch Spotify Web API JSON, map failures to our errors.
+"""Thin adapter on spotipy (client credentials, or a person's own login): fetch Spotify Web API JSON, map
+failures to our errors.
 
 spotipy's own session would sleep out a 429's Retry-After (hours, in practice); ours retries only
 5xx with a short backoff and ignores Retry-After, so a 429 surfaces at once as `RateLimited` and the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import spotipy
@@ -26,9 +27,16 @@ from pipeline.errors import (
     TransientError,
 )
 from pipeline.http import request_error, status_error
-from pipeline.models import Collection, Track
+from pipeline.models import Collection, PlaylistSummary, Track
 from pipeline.settings import PipelineSettings
-from pipeline.spotify_parse import album_pages, parse_album, parse_playlist, parse_track
+from pipeline.spotify_parse import (
+    album_pages,
+    parse_album,
+    parse_playlist,
+    parse_playlist_summary,
+    parse_saved_tracks,
+    parse_track,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,27 @@ logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 SERVICE = "Spotify"  # as users read it in "rate-limited by Spotify"
 PAGE_LIMIT = 50  # the largest page /albums/{id}/tracks and /playlists/{id}/items accept
 BAD_CREDENTIALS = "Spotify rejected SPOTIFY_CLIENT_ID/SECRET; check them in the bot's settings"
+LOGIN_REJECTED = "Spotify no longer accepts your login; send /login to connect again"
+
+
+class UserAuth(Protocol):
+    """A person's login as spotipy's `auth_manager` sees it (see `bot.spotify_accounts`)."""
+
+    display_name: str
+
+    def get_access_token(self, as_dict: bool = False) -> str:
+        """A valid access token, refreshed first when it has expired; raises PipelineError."""
+        ...
+
+    def forget(self) -> None:
+        """The API refused the access token: the next `get_access_token` refreshes it."""
+        ...
+
+
+class LoginRejected(PermanentError):
+    """A person's token is refused even right after a refresh: they must log in again."""
+
+    default_reason = LOGIN_REJECTED
 
 
 class AccessRefused(PermanentError):
@@ -64,14 +93,14 @@ def spotify_session(*, retries: int = 3, backoff_factor: float = 0.3) -> request
     return session
 
 
-def api_error(error: SpotifyException, what: str) -> PipelineError:
+def api_error(error: SpotifyException, what: str, *, user: bool = False) -> PipelineError:
     status, detail = error.http_status, f"HTTP {error.http_status} for {what}: {' '.join(str(error.msg).split())}"
     if passing := status_error(status, error.headers, service=SERVICE, detail=detail):
         return passing
     if status in (400, 404):
         return NotFound(detail=detail)
     if status == 401:
-        return ConfigurationError(BAD_CREDENTIALS, detail=detail)
+        return LoginRejected(detail=detail) if user else ConfigurationError(BAD_CREDENTIALS, detail=detail)
     if status == 403:
         return AccessRefused(detail=detail)
     return PermanentError(f"Spotify answered HTTP {status}", detail=detail)
@@ -94,22 +123,31 @@ class _TokenRejected(Exception):
 
 
 class SpotifyApi:
-    """The few Web API calls we need, each returning our models or raising a `PipelineError`."""
+    """The few Web API calls we need, each returning our models or raising a `PipelineError`.
 
-    def __init__(self, settings: PipelineSettings, *, session: requests.Session | None = None) -> None:
-        if not settings.has_spotify_credentials:
-            raise ConfigurationError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are needed for the Spotify API")
-        assert settings.spotify_client_secret is not None
+    With `user`, calls are made with that person's token (their library, their private playlists);
+    without, with the app's client-credentials token.
+    """
+
+    def __init__(
+        self, settings: PipelineSettings, *, session: requests.Session | None = None, user: UserAuth | None = None
+    ) -> None:
         session = session or spotify_session()
+        self._user = user
         self._token_cache = MemoryCacheHandler()
-        auth = spotipy.SpotifyClientCredentials(
-            client_id=settings.spotify_client_id,
-            client_secret=settings.spotify_client_secret.get_secret_value(),
-            requests_session=session,
-            requests_timeout=settings.http_timeout,
-            cache_handler=self._token_cache,
-        )
-        auth.OAUTH_TOKEN_URL = settings.spotify_token_url  # instance attribute: the documented test seam
+        auth: Any = user
+        if user is None:
+            if not settings.has_spotify_credentials:
+                raise ConfigurationError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are needed for the Spotify API")
+            assert settings.spotify_client_secret is not None
+            auth = spotipy.SpotifyClientCredentials(
+                client_id=settings.spotify_client_id,
+                client_secret=settings.spotify_client_secret.get_secret_value(),
+                requests_session=session,
+                requests_timeout=settings.http_timeout,
+                cache_handler=self._token_cache,
+            )
+            auth.OAUTH_TOKEN_URL = settings.spotify_token_url  # instance attribute: the documented test seam
         self._sp = spotipy.Spotify(auth_manager=auth, requests_session=session, requests_timeout=settings.http_timeout)
         self._sp.prefix = settings.spotify_api_url
 
@@ -120,7 +158,10 @@ class SpotifyApi:
             return self._call_once(what, lambda: func(*args, **kwargs), token_is_fresh=False)
         except _TokenRejected:
             log.info("Spotify rejected the access token for %s; getting a new one", what)
-            self._token_cache.save_token_to_cache(None)
+            if self._user is not None:
+                self._user.forget()
+            else:
+                self._token_cache.save_token_to_cache(None)
         return self._call_once(what, lambda: func(*args, **kwargs), token_is_fresh=True)
 
     def _call_once(self, what: str, call: Callable[[], Any], *, token_is_fresh: bool) -> dict[str, Any]:
@@ -131,7 +172,7 @@ class SpotifyApi:
         except SpotifyException as error:
             if error.http_status == 401 and not token_is_fresh:
                 raise _TokenRejected from None
-            mapped = api_error(error, what)
+            mapped = api_error(error, what, user=self._user is not None)
         except requests.RequestException as error:  # connection refused, timeouts, exhausted retries
             mapped = request_error(error, service=SERVICE, detail=f"{what}: {type(error).__name__}")
         else:
@@ -179,3 +220,25 @@ class SpotifyApi:
         entries = list(self._pages(what, None, fetch))
         playlist = self._call(what, self._sp.playlist, spotify_id)
         return parse_playlist(playlist, entries)
+
+    # --- a person's own library (needs `user`) -------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        """`GET /me`: 403 (AccessRefused) when the person is not in the app's user list."""
+        return self._call("your profile", self._sp.me)
+
+    def saved_tracks(self, owner: str) -> Collection:
+        """The Liked Songs, in Spotify's order (newest first), read in pages of 50."""
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return self._sp.current_user_saved_tracks(limit=PAGE_LIMIT, offset=offset)
+
+        return parse_saved_tracks(list(self._pages("your Liked Songs", None, fetch)), owner)
+
+    def my_playlists(self) -> list[PlaylistSummary]:
+        """The playlists in the person's library (own, collaborative and followed), in their order."""
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return self._sp.current_user_playlists(limit=PAGE_LIMIT, offset=offset)
+
+        found = (parse_playlist_summary(item) for item in self._pages("your playlists", None, fetch))
+        return [summary for summary in found if summary is not None]

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 from pipeline.errors import Unavailable
 from pipeline.links import is_spotify_id
-from pipeline.models import Collection, SkippedItem, Track
+from pipeline.models import Collection, PlaylistSummary, SkippedItem, Track
 
 Json = Mapping[str, Any]
 
@@ -215,6 +215,33 @@ def parse_playlist(playlist: Json, entries: Sequence[object]) -> Collection:
         skipped=skipped,
         source="api",
         cover_url=largest_image(playlist.get("images")),
+    )
+
+
+LIKED_SONGS = "Liked Songs"
+
+
+def parse_saved_tracks(entries: Sequence[object], owner: str) -> Collection:
+    """Every entry of `GET /me/tracks` (`{"added_at", "track"}`, newest first as Spotify orders them)."""
+    tracks, skipped = _split([playlist_entry(entry, n) for n, entry in enumerate(entries, 1)])
+    return Collection(
+        kind="playlist", spotify_id="", name=LIKED_SONGS, owner=owner, tracks=tracks, skipped=skipped, source="api"
+    )
+
+
+def parse_playlist_summary(item: object) -> PlaylistSummary | None:
+    """An item of `GET /me/playlists`; None when it has no usable id (it could not be opened anyway).
+
+    The item count sits under `items` since 2026 (`tracks` before)."""
+    if not isinstance(item, Mapping) or not is_spotify_id(item.get("id")):
+        return None
+    count = item.get("items") if isinstance(item.get("items"), Mapping) else item.get("tracks")
+    total = count.get("total") if isinstance(count, Mapping) else None
+    return PlaylistSummary(
+        id=item["id"],
+        name=str(item.get("name") or "Untitled"),
+        owner=playlist_owner(item),
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
     )
 
 

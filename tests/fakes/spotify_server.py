@@ -12,6 +12,16 @@ Spotify-owned playlists (`37i9dQZF…`) are 404, pages hold at most 50 items, `p
 `item` (`entry_shape` switches to the old `track` or to both). Embed pages show up to 100 items and
 answer 200 with `pageProps.status` 404 and no `state` for unknown or private ids.
 
+A person's own login (Authorization Code + PKCE, as Spotify documents it): `add_user` makes a Spotify
+account (`registered=False`: not in the app's user list, so the API answers 403 to its token);
+`GET /authorize` approves for the account "signed in" in the browser (`authorize(link, user)` plays the
+browser and returns where it is sent: the redirect URI with `?code=&state=`, or `error=access_denied`);
+the token endpoint takes `authorization_code` (single use, `code_verifier` checked against the challenge)
+and `refresh_token` (rotating: the answer has a new refresh token and the old one is revoked, reuse →
+400 `invalid_grant`). With a user token: `/v1/me`, `/v1/me/tracks` (`like`), `/v1/me/playlists` (the
+playlists added with `user_owner`, `collaborators` or `followers`), and playlist items only for their owner
+and collaborators (403 for a follower). `expire_user_tokens()` makes the issued access tokens answer 401.
+
 Faults: `fail(path_regex, status, headers=..., times=N)`. Every request is logged in `requests`.
 """
 
@@ -31,7 +41,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pipeline.settings import PipelineSettings, load_settings
 
@@ -42,6 +52,7 @@ SPOTIFY_OWNED_PREFIX = "37i9dQZF"
 ANONYMOUS_TOKEN = "FAKE-ANONYMOUS-EMBED-TOKEN"  # sits in every embed page; the API rejects it
 REMOVED_FIELDS = frozenset({"popularity", "available_markets", "linked_from", "label"})
 EMBED_LIMIT = 100
+NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 MAX_PAGE = 50
 _CDN_URL = re.compile(r"https://[a-z0-9.-]*(?:scdn\.co|spotifycdn\.com)/[^\"\s]*")
 
@@ -74,6 +85,27 @@ class _Playlist:
     entries: list[dict[str, Any]]  # {"added_at", "added_by", "is_local", "track": track JSON or None}
     owned: bool = False
     public: bool = True
+    user_owner: str | None = None  # a fake Spotify account (add_user) that owns it
+    collaborators: set[str] = field(default_factory=set)
+
+
+@dataclass
+class FakeUser:
+    """A Spotify account that can log in to the app."""
+
+    id: str
+    display_name: str
+    registered: bool = True  # in the app's User Management list (else 403 from the API)
+    liked: list[str] = field(default_factory=list)  # track ids, newest first (Spotify's order)
+    library: list[str] = field(default_factory=list)  # playlist ids: own, collaborative and followed
+
+
+@dataclass
+class _Grant:
+    user: str
+    challenge: str
+    redirect_uri: str
+    scope: str
 
 
 @dataclass
@@ -119,6 +151,8 @@ class FakeSpotify:
 
     CLIENT_ID = "fake-spotify-client-id"
     CLIENT_SECRET = "fake-spotify-client-secret"
+    REDIRECT_URI = "http://127.0.0.1:8888/callback"  # registered in the fake app (SPOTIFY_REDIRECT_URI's default)
+    REQUIRED_SCOPES = frozenset({"user-library-read", "playlist-read-private", "playlist-read-collaborative"})
 
     def __init__(
         self,
@@ -137,6 +171,15 @@ class FakeSpotify:
         self._catalog = _Catalog()
         self._faults: list[_Fault] = []
         self._tokens: set[str] = set()
+        self.users: dict[str, FakeUser] = {}
+        self.redirect_uris = {self.REDIRECT_URI}
+        self.user_token_lifetime = 3600  # expires_in of user access tokens
+        self.code_grants = 0  # authorization codes exchanged
+        self.refresh_grants = 0  # successful refreshes
+        self._codes: dict[str, _Grant] = {}  # unused authorization codes
+        self._user_tokens: dict[str, str] = {}  # access token → user id
+        self._refresh_tokens: dict[str, str] = {}  # live refresh token → user id
+        self.revoked_refresh_tokens: set[str] = set()
         self._artist_ids: dict[str, str] = {}
         self._images: dict[tuple[str, int], bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -185,11 +228,16 @@ class FakeSpotify:
     def embed_url(self) -> str:
         return f"{self.base_url}/embed/"
 
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/authorize"
+
     def env(self, *, credentials: bool = True) -> dict[str, str]:
         """Environment variables for a subprocess (bot, worker) that should use this fake."""
         return {
             "SPOTIFY_API_URL": self.api_url,
             "SPOTIFY_TOKEN_URL": self.token_url,
+            "SPOTIFY_AUTH_URL": self.auth_url,
             "SPOTIFY_EMBED_URL": self.embed_url,
             "SPOTIFY_CLIENT_ID": self.client_id if credentials else "",
             "SPOTIFY_CLIENT_SECRET": self.client_secret if credentials else "",
@@ -200,6 +248,7 @@ class FakeSpotify:
         return {
             "spotify_api_url": self.api_url,
             "spotify_token_url": self.token_url,
+            "spotify_auth_url": self.auth_url,
             "spotify_embed_url": self.embed_url,
             "spotify_client_id": self.client_id if credentials else None,
             "spotify_client_secret": self.client_secret if credentials else None,
@@ -256,6 +305,46 @@ class FakeSpotify:
         """Every issued token becomes invalid (the API answers 401)."""
         with self._lock:
             self._tokens.clear()
+
+    # --- people's own logins ------------------------------------------------------------------------
+    def add_user(self, display_name: str, *, registered: bool = True, user_id: str | None = None) -> str:
+        """A Spotify account; `registered=False`: not in the app's user list (the API answers 403)."""
+        with self._lock:
+            uid = user_id or re.sub(r"[^a-z0-9]", "", display_name.lower()) or f"user{len(self.users)}"
+            self.users[uid] = FakeUser(uid, display_name, registered=registered)
+        return uid
+
+    def like(self, user_id: str, track_ids: Iterable[str]) -> None:
+        """Add to the account's Liked Songs; the last one liked comes first, as on Spotify."""
+        with self._lock:
+            for track_id in track_ids:
+                self.users[user_id].liked.insert(0, track_id)
+
+    def authorize(self, link: str, user_id: str, *, deny: bool = False) -> str:
+        """The browser: open the bot's authorization link signed in as `user_id`, approve (or deny), and
+        return the address Spotify sends the browser to (or raise with the error page's status)."""
+        import http.client
+
+        query = urlsplit(link).query + ("&" if urlsplit(link).query else "") + urlencode({"fake_deny": int(deny)})
+        connection = http.client.HTTPConnection(*self._server.server_address[:2], timeout=10)
+        try:
+            connection.request("GET", f"/authorize?{query}", headers={"Cookie": f"fake_user={user_id}"})
+            response = connection.getresponse()
+            body = response.read().decode()
+            if response.status != 303:
+                raise AssertionError(f"/authorize answered {response.status}: {body}")
+            return response.getheader("Location") or ""
+        finally:
+            connection.close()
+
+    def expire_user_tokens(self) -> None:
+        """Every user access token issued so far expires (401); refresh tokens keep working."""
+        with self._lock:
+            self._user_tokens.clear()
+
+    def live_refresh_tokens(self, user_id: str) -> int:
+        with self._lock:
+            return sum(1 for owner in self._refresh_tokens.values() if owner == user_id)
 
     # --- the catalog ------------------------------------------------------------------------------
     def new_id(self, prefix: str = "") -> str:
@@ -372,11 +461,16 @@ class FakeSpotify:
         spotify_owned: bool = False,
         extra_items: Iterable[Mapping[str, Any] | None] = (),
         playlist_id: str | None = None,
+        user_owner: str | None = None,
+        collaborators: Iterable[str] = (),
+        followers: Iterable[str] = (),
     ) -> str:
         """A playlist of catalog tracks, in order; `None` = a removed track, a dict = an entry such as
         `local_item(...)` or `episode_item(...)`. `extra_items` are appended after `track_ids`.
         `owned` lets the API list its items (else 403); `spotify_owned` gives a `37i9dQZF…` id (404 to
-        the API, shown by the embed page); `public=False` hides it from the embed page too."""
+        the API, shown by the embed page); `public=False` hides it from the embed page too. `user_owner`,
+        `collaborators` (accounts: their tokens read its items) and `followers` (they can't) have it in their
+        library (`/me/playlists`)."""
         with self._lock:
             playlist_id = playlist_id or self.new_id(prefix=SPOTIFY_OWNED_PREFIX if spotify_owned else "")
             owner_id = re.sub(r"[^a-z0-9]", "", owner.lower()) or "user"
@@ -410,7 +504,13 @@ class FakeSpotify:
                 "type": "playlist",
                 "uri": f"spotify:playlist:{playlist_id}",
             }
-            self._catalog.playlists[playlist_id] = _Playlist(meta, entries, owned=owned, public=public)
+            collaborating = set(collaborators)
+            meta["collaborative"] = bool(collaborating)
+            self._catalog.playlists[playlist_id] = _Playlist(
+                meta, entries, owned=owned, public=public, user_owner=user_owner, collaborators=collaborating
+            )
+            for uid in [*([user_owner] if user_owner else []), *collaborating, *followers]:
+                self.users[uid].library.append(playlist_id)
         return playlist_id
 
     def set_owned(self, playlist_id: str, owned: bool = True) -> None:
@@ -608,6 +708,9 @@ class FakeSpotify:
             )
             return
         try:
+            if method == "GET" and path == "/authorize":
+                self._authorize(handler, query)
+                return
             if method == "POST" and path == "/api/token":
                 status, payload = self._token(handler, body)
             elif method == "GET" and path.startswith("/v1/"):
@@ -655,8 +758,87 @@ class FakeSpotify:
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             pass
 
+    def _authorize(self, handler: BaseHTTPRequestHandler, query: Mapping[str, str]) -> None:
+        """Spotify's consent page, already approved (or denied) by the account in the `fake_user` cookie."""
+        problems = []
+        if query.get("client_id") != self.client_id:
+            problems.append("INVALID_CLIENT: Invalid client")
+        if query.get("response_type") != "code":
+            problems.append("unsupported response_type")
+        if query.get("redirect_uri") not in self.redirect_uris:
+            problems.append("INVALID_CLIENT: Invalid redirect URI")
+        if query.get("code_challenge_method") != "S256" or not re.fullmatch(
+            r"[A-Za-z0-9_-]{43}", query.get("code_challenge", "")
+        ):
+            problems.append("code_challenge must be S256")
+        if not query.get("state"):
+            problems.append("no state")
+        scopes = set(query.get("scope", "").split())
+        if not scopes >= self.REQUIRED_SCOPES:
+            problems.append(f"missing scopes {sorted(self.REQUIRED_SCOPES - scopes)}")
+        cookie = handler.headers.get("Cookie", "")
+        user = cookie.partition("fake_user=")[2].split(";")[0] or None
+        with self._lock:
+            if user not in self.users:
+                problems.append("nobody signed in")
+            if problems:
+                self._send(handler, 400, "; ".join(problems).encode(), "text/plain; charset=utf-8")
+                return
+            assert user is not None
+            back = {"state": query["state"]}
+            if query.get("fake_deny") == "1":
+                back["error"] = "access_denied"
+            else:
+                code = "AQ" + "".join(self._rng.choice(BASE62 + "-_") for _ in range(180))
+                self._codes[code] = _Grant(user, query["code_challenge"], query["redirect_uri"], query["scope"])
+                back = {"code": code, **back}
+        location = f"{query['redirect_uri']}?{urlencode(back)}"
+        self._send(handler, 303, b"", "text/plain", {"Location": location})
+
+    def _user_tokens_for(self, user: str, scope: str) -> dict[str, Any]:
+        """Called with the lock held."""
+        access = "fake-user-token-" + "".join(self._rng.choice(BASE62) for _ in range(24))
+        refresh = "fake-refresh-" + "".join(self._rng.choice(BASE62) for _ in range(32))
+        self._user_tokens[access] = user
+        self._refresh_tokens[refresh] = user
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "scope": scope,
+            "expires_in": self.user_token_lifetime,
+            "refresh_token": refresh,
+        }
+
+    def _user_grant(self, form: Mapping[str, str]) -> tuple[int, Any]:
+        """PKCE: no client secret; the client id is in the form."""
+        invalid = {"error": "invalid_grant"}
+        if form.get("client_id") != self.client_id:
+            return 400, {"error": "invalid_client", "error_description": "Invalid client"}
+        with self._lock:
+            if form["grant_type"] == "authorization_code":
+                grant = self._codes.pop(form.get("code", ""), None)  # single use, right or wrong
+                if grant is None:
+                    return 400, {**invalid, "error_description": "Invalid authorization code"}
+                if form.get("redirect_uri") != grant.redirect_uri:
+                    return 400, {**invalid, "error_description": "Invalid redirect URI"}
+                verifier = form.get("code_verifier", "")
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                if challenge != grant.challenge:
+                    return 400, {**invalid, "error_description": "code_verifier was incorrect"}
+                self.code_grants += 1
+                return 200, self._user_tokens_for(grant.user, grant.scope)
+            old = form.get("refresh_token", "")
+            user = self._refresh_tokens.pop(old, None)  # rotation: the old one stops working
+            if user is None:
+                return 400, {**invalid, "error_description": "Refresh token revoked"}
+            self.revoked_refresh_tokens.add(old)
+            self.refresh_grants += 1
+            return 200, self._user_tokens_for(user, " ".join(sorted(self.REQUIRED_SCOPES)))
+
     def _token(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, Any]:
         form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") in ("authorization_code", "refresh_token"):
+            return self._user_grant(form)
         client_id, secret = form.get("client_id"), form.get("client_secret")
         auth = handler.headers.get("Authorization", "")
         if auth.startswith("Basic "):
@@ -680,13 +862,40 @@ class FakeSpotify:
         auth = handler.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
             return 401, _error(401, "No token provided")
+        token = auth[len("Bearer ") :]
         with self._lock:
-            if auth[len("Bearer ") :] not in self._tokens:
-                return 401, _error(401, "Invalid access token")
-            return self._api_locked(path.split("/"), query)
+            user = self.users.get(self._user_tokens.get(token, ""))
+            if token not in self._tokens and user is None:
+                expired = token.startswith("fake-user")
+                return 401, _error(401, "The access token expired" if expired else "Invalid access token")
+            if user is not None and not user.registered:
+                return 403, _error(403, NOT_REGISTERED)
+            return self._api_locked(path.split("/"), query, user)
 
-    def _api_locked(self, parts: list[str], query: Mapping[str, str]) -> tuple[int, Any]:
+    def _me(self, user: FakeUser | None, rest: list[str], query: Mapping[str, str]) -> tuple[int, Any]:
+        if user is None:
+            return 401, _error(401, "This request requires user authentication.")
+        if not rest:
+            uri = f"spotify:user:{user.id}"
+            return 200, {"id": user.id, "display_name": user.display_name, "type": "user", "uri": uri}
+        if rest == ["tracks"]:
+            entries = [
+                {"added_at": "2026-01-01T00:00:00Z", "track": self._public(self._catalog.tracks[t])} for t in user.liked
+            ]
+            return self._page("me/tracks", entries, query)
+        if rest == ["playlists"]:
+            items = []
+            for playlist_id in user.library:
+                playlist = self._catalog.playlists[playlist_id]
+                total = {"href": f"{self.api_url}playlists/{playlist_id}/items", "total": len(playlist.entries)}
+                items.append({**self._public(playlist.meta), "items": total})
+            return self._page("me/playlists", items, query)
+        return 404, _error(404, "Service not found")
+
+    def _api_locked(self, parts: list[str], query: Mapping[str, str], user: FakeUser | None = None) -> tuple[int, Any]:
         catalog = self._catalog
+        if parts and parts[0] == "me":
+            return self._me(user, parts[1:], query)
         if len(parts) < 2 or parts[0] not in ("tracks", "albums", "playlists"):
             return 404, _error(404, "Service not found")
         kind, spotify_id, rest = parts[0], parts[1], parts[2:]
@@ -709,18 +918,24 @@ class FakeSpotify:
             playlist = catalog.playlists.get(spotify_id)
             if spotify_id.startswith(SPOTIFY_OWNED_PREFIX) or playlist is None:
                 return 404, _error(404, "Resource not found")
-            if not playlist.public and not playlist.owned:
+            # The app's token reads the items of `owned` playlists; a person's token those they own or
+            # collaborate on (a follower gets 403, as in 2026).
+            if user is None:
+                readable = playlist.owned
+            else:
+                readable = user.id == playlist.user_owner or user.id in playlist.collaborators
+            if not playlist.public and not readable:
                 return 404, _error(404, "Resource not found")
             entries = [self._render_entry(e) for e in playlist.entries]
             if rest == ["items"]:
-                if not playlist.owned:
+                if not readable:
                     return 403, _error(403, "Forbidden")
                 return self._page(f"playlists/{spotify_id}/items", entries, query)
             if rest == ["tracks"]:  # removed for Development-Mode apps
                 return 403, _error(403, "Forbidden")
             if not rest:
                 items: dict[str, Any] = {"href": f"{self.api_url}playlists/{spotify_id}/items", "total": len(entries)}
-                if playlist.owned:
+                if readable:
                     _, items = self._page(f"playlists/{spotify_id}/items", entries, {"limit": str(MAX_PAGE)})
                 return 200, {**self._public(playlist.meta), "items": items}
         return 404, _error(404, "Service not found")

@@ -58,6 +58,7 @@ import redis
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -1092,14 +1093,16 @@ def machine_settings(examples: int, steps: int = 50) -> settings:
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
-        database=None,
+        # DELIVERY_DB=folder keeps failing examples between runs (a hunt shrinks on where it stopped)
+        database=DirectoryBasedExampleDatabase(os.environ["DELIVERY_DB"]) if os.environ.get("DELIVERY_DB") else None,
         phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
 
 
 def test_delivery_under_random_interleavings(machine_env: None) -> None:
-    """A longer hunt: DELIVERY_EXAMPLES=2000 DELIVERY_STEPS=100 (a few minutes)."""
+    """A longer hunt: DELIVERY_EXAMPLES=2000 DELIVERY_STEPS=100 (a few minutes; DELIVERY_DB=folder to keep what
+    it finds)."""
     examples = int(os.environ.get("DELIVERY_EXAMPLES", "150"))
     steps = int(os.environ.get("DELIVERY_STEPS", "80"))
     run_state_machine_as_test(DeliveryMachine, settings=machine_settings(examples, steps))

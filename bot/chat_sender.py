@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot import texts
 from bot.lifecycle import REQUEST_FINAL, RequestStatus
 from bot.progress import edit_wait, render_progress
 from bot.request_view import RequestView
@@ -123,6 +124,9 @@ class ChatSender:
         """Record sends Redis missed, move the delivery pointer, and finish a request that is all delivered."""
         for index, file_id in list(view.unrecorded.items()):
             await self._record_sent(view, index, file_id)
+        for index in view.interrupted_sends():
+            log.warning("request %s track %d: the bot stopped while sending it; not sending it twice", view.rid, index)
+            await self._fail_track(view, index, texts.INTERRUPTED_SEND)
         if view.advance_pointer():
             await self.store.set_next_send(view.rid, view.next_send)
         if view.all_delivered and await self.store.finish(view.rid):
@@ -168,8 +172,24 @@ class ChatSender:
         return (best[2], best[0]) if best else None
 
     # --- Telegram calls ---------------------------------------------------------------------------
+    async def _claim(self, view: RequestView, index: int) -> bool:
+        """Claim the track in Redis before each try of its audio (held in memory first: a claim whose answer
+        is lost is still ours); refused when the copy was stale, which then takes the stored state."""
+        view.claims.add(index)
+        new = await self.store.claim(view.rid, index)
+        if new is None:
+            view.claims.discard(index)
+            current = await self.store.state(view.rid, index)
+            if current is not None:
+                view.set_state(index, current)
+            return False
+        view.set_state(index, new)
+        return True
+
     async def _send_audio(self, view: RequestView, index: int) -> None:
         delivery, pacer = self.delivery, self.delivery.pacer
+        if not await self._claim(view, index):
+            return
         state, track = view.snapshot.states[index], view.snapshot.tracks[index]
         thumbnail = filename = None
         if state.file_id:
@@ -201,6 +221,7 @@ class ChatSender:
                 await self.store.drop_upload(delivery.settings.audio_settings_key, track.spotify_id)
                 new = await self.store.reupload(view.rid, index)
                 if new is not None:
+                    view.claims.discard(index)
                     view.set_state(index, new)
                     delivery.request_schedule()
                 return
@@ -221,6 +242,7 @@ class ChatSender:
         if new is None:  # refused: recorded already (an answer lost to a timeout), or cancelled meanwhile
             new = await self.store.state(view.rid, index)
         view.unrecorded.pop(index, None)
+        view.claims.discard(index)
         if new is not None:
             view.set_state(index, new)
         if file_id:
@@ -237,6 +259,7 @@ class ChatSender:
 
     async def _fail_track(self, view: RequestView, index: int, reason: str) -> None:
         new = await self.store.fail(view.rid, index, reason)
+        view.claims.discard(index)
         if new is not None:
             view.set_state(index, new)
 

@@ -13,12 +13,18 @@ Track transitions (`TRACK_TRANSITIONS`):
 | start        | queued, retrying, running          | running   | worker: an attempt begins (running: redelivery)|
 | retry        | running                            | retrying  | worker: a passing failure, Dramatiq retries   |
 | ready        | running                            | ready     | worker: the tagged MP3 is in place            |
+| claim        | ready                              | ready     | bot sender: about to send it (see below)      |
 | sent         | ready                              | sent      | bot sender: Telegram accepted the audio       |
 | reupload     | ready                              | pending   | bot sender: Telegram refused a cached file_id |
 | fail         | queued, running, retrying, ready   | failed    | worker / bot sender / reconciler              |
 | cancel       | pending, queued, running, retrying, ready | cancelled | bot: the request was cancelled        |
 
 `sent`, `failed` and `cancelled` are final. A track found in the upload cache starts as `ready`.
+
+`claim` makes a send at most once: the sender claims a track in Redis before each audio (refused when the
+track is no longer ready: its copy was stale) and holds the claim in memory until `sent` is stored. A claim
+found without its holder (the bot restarted between the audio and `sent`) is never sent again: the track
+fails, saying it may have arrived.
 
 Request transitions (`REQUEST_TRANSITIONS`):
 
@@ -66,6 +72,7 @@ TRACK_TRANSITIONS: dict[str, tuple[frozenset[TrackStatus], TrackStatus]] = {
     "start": (frozenset({T.QUEUED, T.RETRYING, T.RUNNING}), T.RUNNING),
     "retry": (frozenset({T.RUNNING}), T.RETRYING),
     "ready": (frozenset({T.RUNNING}), T.READY),
+    "claim": (frozenset({T.READY}), T.READY),
     "sent": (frozenset({T.READY}), T.SENT),
     "reupload": (frozenset({T.READY}), T.PENDING),
     "fail": (frozenset({T.QUEUED, T.RUNNING, T.RETRYING, T.READY}), T.FAILED),

@@ -181,13 +181,17 @@ class RequestStore:
         current = await self.state(rid, index)
         return current if current is not None and current.ticket == changes["ticket"] else None
 
+    async def claim(self, rid: str, index: int) -> TrackState | None:
+        """ready → ready, claimed: the sender is about to send it; None when it is no longer ready."""
+        return await self._track_transition(rid, index, "claim", {"claimed_at": self.clock()})
+
     async def sent(self, rid: str, index: int, file_id: str | None) -> TrackState | None:
-        changes = {"file_id": file_id, "path": None, "thumb_path": None}
+        changes = {"file_id": file_id, "path": None, "thumb_path": None, "claimed_at": None}
         return await self._track_transition(rid, index, "sent", changes)
 
     async def reupload(self, rid: str, index: int) -> TrackState | None:
         """ready → pending: Telegram no longer knows the cached file_id, so the track is fetched again."""
-        return await self._track_transition(rid, index, "reupload", {"file_id": None})
+        return await self._track_transition(rid, index, "reupload", {"file_id": None, "claimed_at": None})
 
     async def fail(self, rid: str, index: int, reason: str) -> TrackState | None:
         return await self._track_transition(rid, index, "fail", {"reason": reason, "finished_at": self.clock()})

@@ -23,6 +23,7 @@ class RequestView:
         self._next_pending = 0
         self.dirty = True  # changed since the progress text was last rendered
         self.unrecorded: dict[int, str | None] = {}  # sent to Telegram, "sent" not yet stored (Redis down)
+        self.claims: set[int] = set()  # tracks this process claimed for a send (bot.lifecycle, "claim")
         self.owed: dict[int, str] = {}  # queue transitions (by ticket) whose Dramatiq message is not sent yet
         self.progress_failures = 0
         self.progress_broken = False  # Telegram refuses every progress message: go on without one
@@ -90,8 +91,18 @@ class RequestView:
         if snapshot.status != RequestStatus.RUNNING or snapshot.next_send >= snapshot.total:
             return None
         index = snapshot.next_send
-        ready = snapshot.states[index].status == T.READY and index not in self.unrecorded
-        return index if ready else None
+        state = snapshot.states[index]
+        ready = state.status == T.READY and index not in self.unrecorded
+        return index if ready and (state.claimed_at is None or index in self.claims) else None
+
+    def interrupted_sends(self) -> list[int]:
+        """Ready tracks claimed by a sender that is gone (a restart between the audio and its record): they may
+        have arrived, so they are not sent again."""
+        return [
+            index
+            for index, state in enumerate(self.snapshot.states)
+            if state.status == T.READY and state.claimed_at is not None and index not in self.claims
+        ]
 
     def demand(self) -> Demand | None:
         if self.status != RequestStatus.RUNNING:

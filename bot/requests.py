@@ -70,6 +70,7 @@ class TrackState(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     retry_at: float | None = None  # epoch seconds of the next attempt after a rate limit
+    claimed_at: float | None = None  # the bot's sender claimed it for a send (see bot.lifecycle, "claim")
 
     @property
     def final(self) -> bool:

@@ -21,6 +21,8 @@ INTERNAL_ERROR = "Sorry, something went wrong on my side. Please try again in a 
 BUTTON_EXPIRED = "This request has already finished."
 BUTTON_NOT_YOURS = "Only the person who sent this link can cancel it."
 BUTTON_INVALID = "This button is no longer valid."
+# A track's send was cut off by a restart: it is never sent twice, so it may or may not have arrived.
+INTERRUPTED_SEND = "sending was interrupted by a restart; if it did not arrive, send the link again"
 CANCELLING = "Cancelling…"
 QUEUE_DOWN = "the job queue is unavailable right now; please send the link again in a minute"
 STORAGE_DOWN = "I can't reach my storage right now, so I can't do that. Please try again in a minute."

@@ -120,7 +120,8 @@ FAULTY_METHODS: dict[str, list[str | None]] = {  # None: whatever store call com
     "worker": [None, "start", "ready", "state", "track", "cancelled", "fail", "retry", "cancel", "resolved"],
     "bot": [
         None,
-        *("sent", "state", "queue", "requeue", "finish", "close", "set_next_send", "fail", "reupload", "load"),
+        *("claim", "sent", "state", "queue", "requeue", "finish", "close", "set_next_send", "fail", "reupload"),
+        "load",
         *("events", "last_event_id", "active", "cancel", "create", "remember_upload", "redrive_resolve"),
     ],
 }
@@ -1158,3 +1159,45 @@ def test_a_duplicate_run_does_not_take_the_winners_file_for_its_own(machine_env:
         machine.faults.armed[("worker", "ready")] = ("rerun", 0)
         machine._finish(first, None)
         machine.check()  # invariant 5: a ready track's file exists
+
+
+def one_cached_track_ready(machine: DeliveryMachine) -> str:
+    """A request of one song Telegram knows by file_id: resolved, the track ready at once, seen by the bot."""
+    machine.first_requests([([0], CHATS[0])], chaos=1, cached=[0])
+    machine._deliver(machine.broker.pop(0))
+    machine.run(machine.bot.follow_events())
+    (rid,) = machine.requests
+    return rid
+
+
+def test_a_stale_copy_does_not_send_a_track_twice(machine_env: None) -> None:
+    """Telegram refuses the cached file_id; `reupload` is applied but its answer is lost, so the bot's copy still
+    says "ready" with the old file_id. Sending from that copy succeeded once Telegram knew the file again, and
+    the track, fetched anew, was sent a second time; the claim before each audio finds it pending instead."""
+    with scripted() as machine:
+        one_cached_track_ready(machine)
+        machine.faults.armed[("bot", "reupload")] = ("after", 0)
+        for _ in range(4):  # the progress message, then the cached audio: refused
+            if ("bot", "reupload") in machine.faults.armed:
+                machine.run(machine.bot.step(CHATS[0], "refuse"))
+        machine.run(machine.bot.step(CHATS[0], "accept"))
+        assert machine.faults.fired == [("bot", "reupload", "after")]
+        machine.check()  # the drain fetches and sends it: invariant 1, once
+
+
+def test_a_restart_between_an_audio_and_its_record_does_not_send_it_again(machine_env: None) -> None:
+    """Telegram accepts the audio, Redis misses `sent` and the bot restarts before it can record it: the new bot
+    finds the track claimed by nobody and fails it (it may have arrived) instead of sending it again."""
+    with scripted() as machine:
+        rid = one_cached_track_ready(machine)
+        machine.faults.armed[("bot", "sent")] = ("before", 0)
+        for _ in range(4):  # the progress message, then the audio
+            if not machine.telegram:
+                machine.run(machine.bot.step(CHATS[0], "accept"))
+        assert machine.telegram == [(rid, 0)] and machine.bot.unrecorded
+        machine.bot = machine._new_bot()
+        machine.run(machine.bot.follow_events())  # the new bot loads the open requests
+        machine.run(machine.bot.step(CHATS[0], "accept"))
+        state = TrackState.model_validate_json(machine.observer.hget(schema.states_key(rid), "0") or "{}")
+        assert state.status == T.FAILED and state.reason and "interrupted" in state.reason
+        assert machine.telegram == [(rid, 0)]

@@ -33,6 +33,7 @@ EXPECTED_TRACK: dict[str, tuple[set[TrackStatus], TrackStatus]] = {
     "start": ({T.QUEUED, T.RETRYING, T.RUNNING}, T.RUNNING),
     "retry": ({T.RUNNING}, T.RETRYING),
     "ready": ({T.RUNNING}, T.READY),
+    "claim": ({T.READY}, T.READY),
     "sent": ({T.READY}, T.SENT),
     "reupload": ({T.READY}, T.PENDING),
     "fail": ({T.QUEUED, T.RUNNING, T.RETRYING, T.READY}, T.FAILED),

@@ -29,14 +29,19 @@ from bot.pacing import ChatPacer
 from bot.progress import render_progress, render_status_line
 from bot.request_store import RequestStore
 from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
+from bot.search import CALLBACK_SEARCH, SearchResults, request_link, results_keyboard, search_words
 from bot.settings import BotSettings
+from pipeline.errors import PipelineError
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
+from pipeline.models import Track
+from pipeline.track_search import RESULTS, button_label, normalize_query
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
-OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel"})
+OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel", "/search"})
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+SEARCH_CALLS = 2  # a search is one HTTP call (Spotify: plus a token): it may take this many HTTP_TIMEOUTs
 
 
 class StateUnavailable(Exception):
@@ -59,6 +64,8 @@ class Handlers:
     pacer: ChatPacer
     enqueue_resolve: Callable[[str], None]  # synchronous (the broker's client): called in a thread
     refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
+    # Synchronous (spotipy, ytmusicapi): called in a thread. None: text is not searched.
+    search_tracks: Callable[[str], list[Track]] | None = None
 
     # --- access (group -1: before every other handler) ----------------------------------------------
     async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -188,7 +195,11 @@ class Handlers:
         if rejected:
             await self._reply(message, texts.rejected(rejected))
         if not links:
-            await self._reply(message, texts.NO_LINK)
+            words = search_words(message.text or "", context.bot.username)
+            if words and self.search_tracks is not None:
+                await self._search(message, words)
+            else:
+                await self._reply(message, texts.NO_LINK)
         if not accepted:
             return
         async with state_access():
@@ -199,18 +210,25 @@ class Handlers:
         for link in accepted[: max(0, room)]:
             await self._start_request(message, link.url)
 
-    async def _start_request(self, message: Message, link: str) -> None:
+    async def _start_request(
+        self, message: Message, link: str, *, user_id: int | None = None, track: Track | None = None
+    ) -> None:
         """Answer at once with the progress message, then record the request and queue its resolution.
 
         The state is written after the reply so the delivery never sees a request without its progress
-        message (it would send a second one); if the reply fails, the delivery sends it later.
+        message (it would send a second one); if the reply fails, the delivery sends it later. `user_id`:
+        the requester when `message` is not theirs (a search result picked under the bot's message);
+        `track`: a track already read (see `RequestMeta.track`).
         """
-        assert message.from_user
+        if user_id is None:
+            assert message.from_user
+            user_id = message.from_user.id
         meta = RequestMeta(
             id=new_request_id(),
             chat_id=message.chat.id,
-            user_id=message.from_user.id,
+            user_id=user_id,
             link=link,
+            track=track,
             created_at=time.time(),
             reply_to=message.message_id,
             thread_id=message.message_thread_id if message.is_topic_message else None,
@@ -240,6 +258,85 @@ class Handlers:
             log.warning("request %s: could not queue it (%s)", meta.id, error)
             async with state_access():
                 await self.store.reject(meta.id, texts.QUEUE_DOWN)
+
+    # --- text search ------------------------------------------------------------------------------
+    async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/search <words> (in groups also /search@bot <words>)."""
+        message = update.effective_message
+        assert message
+        if update.edited_message is not None:
+            await self._reply(message, texts.EDITED)
+            return
+        words = search_words(message.text or "", context.bot.username)
+        if not words or self.search_tracks is None:
+            await self._reply(message, texts.SEARCH_USAGE)
+            return
+        await self._search(message, words)
+
+    async def _search(self, message: Message, words: str) -> None:
+        """Search in a thread (the clients are synchronous) with a deadline, and answer with the matches as
+        buttons; their list waits in Redis for the tap."""
+        assert message.from_user and self.search_tracks is not None
+        query = normalize_query(words)
+        if not query:
+            await self._reply(message, texts.NO_LINK)
+            return
+        try:
+            timeout = SEARCH_CALLS * self.settings.http_timeout + 1
+            tracks = await asyncio.wait_for(asyncio.to_thread(self.search_tracks, query), timeout)
+        except PipelineError as error:
+            log.warning("search failed: %s", error)
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        except TimeoutError:
+            log.warning("search took longer than %.0f s", timeout)
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        tracks = tracks[:RESULTS]
+        if not tracks:
+            await self._reply(message, texts.nothing_found(query))
+            return
+        search_id = new_request_id()
+        results = SearchResults(user_id=message.from_user.id, chat_id=message.chat.id, query=query, tracks=tracks)
+        async with state_access():
+            await self.store.save_search(search_id, results)
+        await message.reply_text(
+            texts.search_results(query, len(tracks)),
+            reply_markup=results_keyboard(search_id, tracks),
+            do_quote=message.chat.type != ChatType.PRIVATE,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self.pacer.sent(message.chat.id)
+
+    async def search_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on a search result: the searcher's own tap starts the track's request, like its link would."""
+        query = update.callback_query
+        assert query
+        match = CALLBACK_SEARCH.fullmatch(query.data or "")
+        if match is None:
+            await query.answer(texts.BUTTON_INVALID)
+            return
+        search_id, index = match.group(1), int(match.group(2))
+        async with state_access():
+            results = await self.store.search(search_id)
+        if results is None or not isinstance(query.message, Message):
+            await query.answer(texts.SEARCH_EXPIRED)
+            return
+        if results.user_id != query.from_user.id:
+            await query.answer(texts.SEARCH_NOT_YOURS, show_alert=True)
+            return
+        if index >= len(results.tracks):
+            await query.answer(texts.BUTTON_INVALID)
+            return
+        async with state_access():
+            open_requests = await self.store.user_active(query.from_user.id)
+        if open_requests >= self.settings.max_requests_per_user:
+            await query.answer(texts.too_many_requests(self.settings.max_requests_per_user)[:200], show_alert=True)
+            return
+        track = results.tracks[index]
+        await query.answer(texts.fetching(button_label(track)))
+        carried = track if track.spotify_url is None else None  # a Spotify result goes by its link
+        await self._start_request(query.message, request_link(track), user_id=query.from_user.id, track=carried)
 
     @staticmethod
     async def _quietly(call: object) -> None:

@@ -20,7 +20,7 @@ import dramatiq
 from redis.exceptions import RedisError
 
 from bot.lifecycle import TrackStatus
-from bot.requests import Resolution, TrackState
+from bot.requests import RequestMeta, Resolution, TrackState
 from bot.settings import ServiceSettings
 from bot.thumbnails import write_thumbnail
 from bot.work_area import WorkArea
@@ -30,6 +30,7 @@ from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
 from pipeline.sources import SearchProvider
+from pipeline.spotify_parse import single
 from pipeline.track_job import fetch_track
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class TrackJobs:
         if meta is None or self.store.request_status(rid) != "resolving":
             return  # expired, cancelled, or a duplicate message of a resolved request
         try:
-            collection = self._collection(meta.link)
+            collection = self._collection(meta)
         except PermanentError as error:
             self.store.reject(rid, error.reason)
             return
@@ -109,8 +110,11 @@ class TrackJobs:
             raise retry_later(error) from error
         self._store_collection(rid, collection)
 
-    def _collection(self, link: str) -> Collection:
-        return resolve_collection(link, self.settings, self.metadata)
+    def _collection(self, meta: RequestMeta) -> Collection:
+        """A track chosen from a text search comes already read (YouTube Music's have no link to read)."""
+        if meta.track is not None:
+            return single(meta.track)
+        return resolve_collection(meta.link, self.settings, self.metadata)
 
     def _store_collection(self, rid: str, collection: Collection) -> None:
         tracks = collection.tracks[: self.settings.max_tracks_per_request]

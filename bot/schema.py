@@ -9,6 +9,7 @@ Keys (all under `spotbot:`; every key has a TTL):
                        the bot wakes on it instead of polling
 - `cache:<audio>:<spotify id>`  a Telegram upload that can be re-sent by file_id
 - `workers`            hash: worker id → {"threads", "seen"}: live worker capacity for the scheduler
+- `search:<id>`        string: a text search's results (`bot.search.SearchResults`), behind its buttons
 
 Pure helpers only: the stores do the I/O.
 """
@@ -27,6 +28,7 @@ ACTIVE_TTL = 7 * 24 * 3600  # a request's keys while it is open: the reconciler 
 CACHE_TTL = 180 * 24 * 3600
 EVENTS_MAXLEN = 10_000  # the bot reads events within seconds; the reconciler covers any it missed
 WORKERS_TTL = 60
+SEARCH_TTL = 24 * 3600  # a search's buttons work this long
 REQUEST_EVENT = "-"
 
 
@@ -65,6 +67,10 @@ def user_key(user_id: int) -> str:
 
 def cache_key(audio_key: str, spotify_id: str) -> str:
     return key("cache", audio_key, spotify_id)
+
+
+def search_key(search_id: str) -> str:
+    return key("search", search_id)
 
 
 Changes = Mapping[str, Any] | Callable[[TrackState], Mapping[str, Any]]

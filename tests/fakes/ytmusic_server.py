@@ -2,7 +2,8 @@
 
 The same replay as `tests.replay.RecordedYTMusic` (which tests use in-process, at the transport), served over
 real HTTP so that bot and worker processes can use it: point YOUTUBE_MUSIC_URL at `base_url` (`env()`).
-Searches never recorded answer an empty result; every search asked for is in `searches`.
+Searches never recorded answer an empty result; every search asked for is in `searches`. Cover thumbnails
+point at this server (`/image/…`, a JPEG), never at Google's.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.spotify_server import _jpeg
 from tests.replay import RecordedYTMusic, SearchRequest
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "ytmusic"
+THUMBNAIL_HOST = b"https://lh3.googleusercontent.com/"
 
 
 class FakeYouTubeMusic:
@@ -45,8 +48,12 @@ class FakeYouTubeMusic:
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                with fake._lock:
-                    status, payload, headers = fake.replay.answer(method, self.path, body)
+                if method == "GET" and self.path.startswith("/image/"):
+                    status, payload, headers = 200, _jpeg(self.path, 544), {"Content-Type": "image/jpeg"}
+                else:
+                    with fake._lock:
+                        status, payload, headers = fake.replay.answer(method, self.path, body)
+                    payload = payload.replace(THUMBNAIL_HOST, f"{fake.base_url}/image/".encode())
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(payload))}.items():
                     self.send_header(name, value)

@@ -197,7 +197,7 @@ class Handlers:
         if not links:
             words = search_words(message.text or "", context.bot.username)
             if words and self.search_tracks is not None:
-                await self._search(message, words)
+                self._start_search(update, context, message, words)
             else:
                 await self._reply(message, texts.NO_LINK)
         if not accepted:
@@ -271,7 +271,12 @@ class Handlers:
         if not words or self.search_tracks is None:
             await self._reply(message, texts.SEARCH_USAGE)
             return
-        await self._search(message, words)
+        self._start_search(update, context, message, words)
+
+    def _start_search(self, update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, words: str) -> None:
+        """Search beside the update loop: updates are handled one at a time, and a slow search service must not
+        hold up everyone else's (errors still reach `on_error`)."""
+        context.application.create_task(self._search(message, words), update=update, name="search")
 
     async def _search(self, message: Message, words: str) -> None:
         """Search in a thread (the clients are synchronous) with a deadline, and answer with the matches as
@@ -290,6 +295,10 @@ class Handlers:
             return
         except TimeoutError:
             log.warning("search took longer than %.0f s", timeout)
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        except Exception:  # a client's bug or an answer it cannot read: still a calm reply
+            log.exception("search failed unexpectedly")
             await self._reply(message, texts.SEARCH_UNAVAILABLE)
             return
         tracks = tracks[:RESULTS]

@@ -209,3 +209,24 @@ def test_without_credentials_youtube_music_results_are_delivered(
     assert not [r for r in e2e.spotify.request_log if r.path.startswith(("/v1/", "/embed/"))], (
         "nothing read from Spotify"
     )
+
+
+def test_a_slow_search_holds_up_nothing_else(e2e: E2E) -> None:
+    e2e.spotify.add_track("Slow Burner", "Patience")
+    link = e2e.spotify.add_track("Quick One", "Hurry")
+    e2e.spotify.fail("/v1/search", 200, times=1, delay=3, body={"tracks": {"items": [], "total": 0}})
+    e2e.system.start_worker()
+    e2e.system.start_bot()
+    e2e.telegram.wait_for(lambda: e2e.telegram.commands(), timeout=30, message="the bot to start")
+
+    e2e.send("patience slow burner")
+    e2e.send("/help", user=OTHER_USER)
+    e2e.send(f"https://open.spotify.com/track/{link}")
+
+    e2e.wait_text("Nothing found for “patience slow burner”")
+    sends = [str(c.params.get("text", "")) for c in e2e.telegram.calls_to("sendMessage")]
+    nothing = next(n for n, text in enumerate(sends) if "Nothing found" in text)
+    helped = next(n for n, text in enumerate(sends) if "/search" in text)
+    progress = next(n for n, text in enumerate(sends) if f"open.spotify.com/track/{link}" in text)
+    assert helped < nothing and progress < nothing, f"answered while the search was waiting: {sends}"
+    e2e.wait_audios(1)

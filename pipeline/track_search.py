@@ -47,8 +47,8 @@ def normalize_query(text: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
     return query
 
 
-def format_duration(duration_ms: int) -> str:
-    """3:45, or 1:02:03 for what lasts an hour or more."""
+def track_length(duration_ms: int) -> str:
+    """A track's length as players show it: 3:45, or 1:02:03 from an hour on (ETAs are `bot.progress`'s)."""
     minutes, seconds = divmod(round(duration_ms / 1000), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
@@ -56,7 +56,7 @@ def format_duration(duration_ms: int) -> str:
 
 def button_label(track: Track, *, max_chars: int = LABEL_CHARS) -> str:
     """`Artist – Title (3:45)`; a long name is cut with "…" and keeps its duration."""
-    suffix = f" ({format_duration(track.duration_ms)})" if track.duration_ms > 0 else ""
+    suffix = f" ({track_length(track.duration_ms)})" if track.duration_ms > 0 else ""
     name = " ".join(track.display_name.split())
     room = max_chars - len(suffix)
     if len(name) > room:

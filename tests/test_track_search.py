@@ -17,9 +17,9 @@ from pipeline.track_search import (
     SpotifySearch,
     YouTubeMusicSearch,
     button_label,
-    format_duration,
     normalize_query,
     track_from_song,
+    track_length,
     track_searcher,
     tracks_from_songs,
 )
@@ -77,7 +77,7 @@ def track(title: str = "One More Time", artists: list[str] | None = None, durati
     ("ms", "text"), [(225_000, "3:45"), (59_600, "1:00"), (5_000, "0:05"), (3_723_000, "1:02:03"), (0, "0:00")]
 )
 def test_durations(ms: int, text: str) -> None:
-    assert format_duration(ms) == text
+    assert track_length(ms) == text
 
 
 def test_a_label_names_artists_title_and_length() -> None:

@@ -10,16 +10,20 @@ one error mapping per service).
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from pipeline.errors import ConfigurationError
 from pipeline.models import Track
 from pipeline.settings import PipelineSettings
 from pipeline.sources.youtube_music import YouTubeMusicProvider, duration_seconds
-from pipeline.spotify_api import SEARCH_LIMIT, SpotifyApi
+from pipeline.spotify_api import SEARCH_LIMIT, AccessRefused, SpotifyApi
 from pipeline.spotify_parse import artist_names, largest_image
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 120  # longer text is searched on its first words: nobody's song title is a paragraph
 RESULTS = 5  # what the bot offers as buttons, and enough for the CLI's first match
@@ -101,13 +105,23 @@ class TrackSearcher(Protocol):
 
 
 class SpotifySearch:
-    """The Web API's `GET /search?type=track` (at most 10 results per call since 2026)."""
+    """The Web API's `GET /search?type=track` (at most 10 results per call since 2026). When Spotify refuses
+    the app itself (bad credentials, or a Development-Mode app whose owner lost Premium) YouTube Music answers
+    instead, as links still work through the embed pages then."""
 
     def __init__(self, settings: PipelineSettings) -> None:
+        self._settings = settings
         self._api = SpotifyApi(settings)
+        self._fallback: YouTubeMusicSearch | None = None
 
     def search(self, query: str, limit: int = RESULTS) -> list[Track]:
-        return self._api.search(query, min(limit, SEARCH_LIMIT))
+        try:
+            return self._api.search(query, min(limit, SEARCH_LIMIT))
+        except (AccessRefused, ConfigurationError) as error:
+            log.warning("Spotify refused the search (%s); searching YouTube Music instead", error.reason)
+        if self._fallback is None:
+            self._fallback = YouTubeMusicSearch(self._settings)
+        return self._fallback.search(query, limit)
 
 
 class YouTubeMusicSearch:

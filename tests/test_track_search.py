@@ -216,6 +216,19 @@ def test_spotify_search_failures_are_our_errors(fake_spotify: FakeSpotify) -> No
         searcher.search("anything")
 
 
+@pytest.mark.parametrize(("status", "where"), [(403, "/v1/search"), (401, "/api/token")])
+def test_spotify_refusing_the_app_falls_back_to_youtube_music(
+    fake_spotify: FakeSpotify, fake_ytmusic: FakeYouTubeMusic, status: int, where: str
+) -> None:
+    settings = fake_spotify.settings(youtube_music_url=fake_ytmusic.base_url)
+    fake_spotify.fail(where, status, times=None)
+
+    found = SpotifySearch(settings).search(METALLICA, limit=3)
+
+    assert [t.origin for t in found] == ["youtube-music"] * 3
+    assert found[0].title == "For Whom The Bell Tolls"
+
+
 def test_without_credentials_youtube_music_is_searched(
     fake_spotify: FakeSpotify, fake_ytmusic: FakeYouTubeMusic
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from bot.search import CALLBACK_SEARCH, SEARCH_PREFIX, request_link, results_keyboard, search_words
 from pipeline.errors import RateLimited, TransientError
@@ -295,3 +296,27 @@ def test_a_request_goes_by_the_spotify_link_when_there_is_one() -> None:
     found = track_from_song(SONG)
     assert found is not None
     assert request_link(found) == "https://music.youtube.com/watch?v=B_HSa1dEL9s"
+
+
+def test_the_fake_search_pages_like_spotify(fake_spotify: FakeSpotify) -> None:
+    """The fake's /search, as the 2026 rules have it: type=track needed, limit 0–10, offset paging."""
+    for n in range(12):
+        fake_spotify.add_track(f"Paging Song {n}", "Pager")
+    token = requests.post(
+        fake_spotify.token_url,
+        data={"grant_type": "client_credentials"},
+        auth=(fake_spotify.client_id, fake_spotify.client_secret),
+        timeout=5,
+    ).json()["access_token"]
+
+    def get(**params: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return requests.get(f"{fake_spotify.api_url}search", params=params, headers=headers, timeout=5)
+
+    first = get(q="pager paging", type="track", limit="10").json()["tracks"]
+    assert len(first["items"]) == 10 and first["total"] == 12 and "q=pager" in first["next"]
+    second = get(q="pager paging", type="track", limit="10", offset="10").json()["tracks"]
+    assert [t["name"] for t in second["items"]] == ["Paging Song 10", "Paging Song 11"] and second["next"] is None
+    assert get(q="pager", type="track", limit="11").status_code == 400
+    assert get(q="pager", type="album").status_code == 400
+    assert get(q="", type="track").status_code == 400

@@ -230,3 +230,16 @@ def test_a_slow_search_holds_up_nothing_else(e2e: E2E) -> None:
     progress = next(n for n, text in enumerate(sends) if f"open.spotify.com/track/{link}" in text)
     assert helped < nothing and progress < nothing, f"answered while the search was waiting: {sends}"
     e2e.wait_audios(1)
+
+
+def test_search_in_all_in_one_mode(e2e: E2E) -> None:
+    e2e.spotify.add_track("Solo Search", "One Process")
+    bot = e2e.system.start_bot(REDIS_URL="")
+
+    e2e.send("one process solo search")
+
+    results = results_message(e2e)
+    e2e.telegram.push_callback(USER, results.message_id, results.button("Solo Search")["callback_data"])
+    [audio] = e2e.wait_audios(1)
+    assert audio.title == "Solo Search"
+    assert bot.alive

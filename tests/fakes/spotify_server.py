@@ -31,7 +31,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from pipeline.settings import PipelineSettings, load_settings
 
@@ -759,8 +759,13 @@ class FakeSpotify:
                 "tracks": {"href": "", "items": [], "limit": 0, "next": None, "offset": offset, "total": len(found)}
             }
         q = query.get("q", "")
-        status, page = self._page(f"search?q={q}&type=track", found, {"limit": str(limit), "offset": str(offset)})
-        return status, {"tracks": page} if status == 200 else page
+        status, page = self._page("search", found, {"limit": str(limit), "offset": str(offset)})
+        if status != 200:
+            return status, page
+        for name in ("href", "next", "previous"):  # Spotify's page links repeat the query
+            if page[name]:
+                page[name] = page[name].replace("search?", f"search?q={quote(q)}&type=track&", 1)
+        return 200, {"tracks": page}
 
     # --- embed pages ------------------------------------------------------------------------------
     def _embed_page(self, path: str) -> str:

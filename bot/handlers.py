@@ -185,23 +185,27 @@ class Handlers:
         if update.edited_message is not None or update.edited_channel_post is not None:
             await self._reply(message, texts.EDITED)
             return
-        limit = self.settings.max_links_per_message
-        links = parse_links(self._link_text(message), limit=limit + 1)
-        if len(links) > limit:
-            await self._reply(message, texts.too_many_links(limit))
-            return
-        rejected = [(link.text, link.reason) for link in links if isinstance(link, RejectedLink)]
-        accepted = [link for link in links if isinstance(link, (SpotifyRef, ShortLink))]
-        if rejected:
-            await self._reply(message, texts.rejected(rejected))
-        if not links:
+        if not await self._links(message):
             words = search_words(message.text or "", context.bot.username)
             if words and self.search_tracks is not None:
                 self._start_search(update, context, message, words)
             else:
                 await self._reply(message, texts.NO_LINK)
+
+    async def _links(self, message: Message) -> bool:
+        """Act on the links in `message` (requests, or why not); False when it holds none."""
+        assert message.from_user
+        limit = self.settings.max_links_per_message
+        links = parse_links(self._link_text(message), limit=limit + 1)
+        if len(links) > limit:
+            await self._reply(message, texts.too_many_links(limit))
+            return True
+        rejected = [(link.text, link.reason) for link in links if isinstance(link, RejectedLink)]
+        accepted = [link for link in links if isinstance(link, (SpotifyRef, ShortLink))]
+        if rejected:
+            await self._reply(message, texts.rejected(rejected))
         if not accepted:
-            return
+            return bool(links)
         async with state_access():
             open_requests = await self.store.user_active(message.from_user.id)
         room = self.settings.max_requests_per_user - open_requests
@@ -209,6 +213,7 @@ class Handlers:
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
             await self._start_request(message, link.url)
+        return True
 
     async def _start_request(
         self, message: Message, link: str, *, user_id: int | None = None, track: Track | None = None
@@ -263,9 +268,12 @@ class Handlers:
     async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/search <words> (in groups also /search@bot <words>)."""
         message = update.effective_message
-        assert message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
         if update.edited_message is not None:
             await self._reply(message, texts.EDITED)
+            return
+        if await self._links(message):  # "/search <link>": the link is what was meant
             return
         words = search_words(message.text or "", context.bot.username)
         if not words or self.search_tracks is None:

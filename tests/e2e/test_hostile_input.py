@@ -287,6 +287,7 @@ CASES: list[Case] = [
     Case("control characters", says("bell\x07 and \x1b[31mred"), (f"{NOTHING_FOUND} “bell and [31mred”",)),
     Case("words in a script of its own", says("Потап и Настя"), (f"{NOTHING_FOUND} “Потап и Настя”",)),
     Case("/search without words", says("/search"), (SEARCH_USAGE,)),
+    Case("/search with a link", says(f"/search {GOOD_URL}"), (WORKS,), audios=1),
     Case("button: forged search id", press("s:0123456789ab:0"), (HELP, SEARCH_EXPIRED)),
     Case("button: malformed search data", press("s:../../etc:0"), (HELP, BUTTON_INVALID)),
     Case(

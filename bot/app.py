@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -22,8 +23,11 @@ from bot.handlers import PLAYLIST_PREFIX, Handlers
 from bot.pacing import ChatPacer
 from bot.recovery import Limits
 from bot.runtime import Runtime
+from bot.search import SEARCH_PREFIX
 from bot.settings import BotSettings
 from bot.spotify_accounts import SpotifyAccounts
+from pipeline.frontend import thread_searcher
+from pipeline.models import Track
 from pipeline.track_job import worst_case_seconds
 
 BURST = 3  # calls that may go to one chat at once (reply, audio, summary of a cached song)
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS = [
     BotCommand("help", "How to use this bot"),
+    BotCommand("search", "Find a song by its name"),
     BotCommand("status", "What is running for you"),
     BotCommand("cancel", "Stop all your requests"),
     BotCommand("login", "Connect your Spotify account"),
@@ -61,7 +66,12 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
         builder = builder.base_file_url(settings.telegram_file_url)
     store = rt.request_store()  # connects lazily, inside the application's event loop
     accounts = SpotifyAccounts(rt.bot_sync_client(), settings)  # synchronous: called in threads
-    handlers = Handlers(settings, store, pacer, enqueue.resolve, accounts=accounts)
+    searchers = threading.local()  # one search client per thread of asyncio.to_thread's pool
+
+    def search_tracks(query: str) -> list[Track]:
+        return thread_searcher(settings, searchers).search(query)
+
+    handlers = Handlers(settings, store, pacer, enqueue.resolve, accounts=accounts, search_tracks=search_tracks)
     running: list[asyncio.Task[None]] = []
 
     async def post_init(app: Application) -> None:
@@ -90,6 +100,8 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     app.add_handler(CommandHandler("liked", handlers.liked))
     app.add_handler(CommandHandler("playlists", handlers.playlists))
     app.add_handler(CallbackQueryHandler(handlers.playlist_button, pattern=f"^{PLAYLIST_PREFIX}"))
+    app.add_handler(CommandHandler("search", handlers.search))
+    app.add_handler(CallbackQueryHandler(handlers.search_button, pattern=f"^{SEARCH_PREFIX}"))
     app.add_handler(CallbackQueryHandler(handlers.cancel_button))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.ALL, handlers.message))

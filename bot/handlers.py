@@ -30,19 +30,24 @@ from bot.pacing import ChatPacer
 from bot.progress import render_progress, render_status_line
 from bot.request_store import RequestStore
 from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
+from bot.search import CALLBACK_SEARCH, SearchResults, request_link, results_keyboard, search_words
 from bot.settings import BotSettings
 from bot.spotify_accounts import SpotifyAccounts
-from pipeline.errors import PermanentError, TransientError
+from pipeline.errors import PermanentError, PipelineError, TransientError
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
-from pipeline.models import PlaylistSummary
+from pipeline.models import PlaylistSummary, Track
 from pipeline.spotify_api import AccessRefused
 from pipeline.spotify_auth import BadLoginAnswer, LoginAnswer, parse_login_answer
+from pipeline.track_search import RESULTS, button_label, normalize_query
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
-OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel", "/login", "/logout", "/liked", "/playlists"})
+OWN_COMMANDS = frozenset(
+    {"/start", "/help", "/status", "/cancel", "/login", "/logout", "/liked", "/playlists", "/search"}
+)
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+SEARCH_CALLS = 2  # a search is one HTTP call (Spotify: plus a token): it may take this many HTTP_TIMEOUTs
 PLAYLIST_PREFIX = "pl:"  # + playlist id + ":" + the asker's user id: at most 48 bytes of the 64 allowed
 CALLBACK_PLAYLIST = re.compile(re.escape(PLAYLIST_PREFIX) + r"([0-9A-Za-z]{22}):([0-9]{1,20})")
 MAX_PLAYLIST_BUTTONS = 100
@@ -83,6 +88,8 @@ class Handlers:
     enqueue_resolve: Callable[[str], None]  # synchronous (the broker's client): called in a thread
     refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
     accounts: SpotifyAccounts | None = None  # people's own Spotify logins (synchronous: called in a thread)
+    # Synchronous (spotipy, ytmusicapi): called in a thread. None: text is not searched.
+    search_tracks: Callable[[str], list[Track]] | None = None
 
     # --- access (group -1: before every other handler) ----------------------------------------------
     async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -204,24 +211,33 @@ class Handlers:
             return
         if await self._login_answer(message):
             return
+        if not await self._links(message):
+            words = search_words(message.text or "", context.bot.username)
+            if words and self.search_tracks is not None:
+                self._start_search(update, context, message, words)
+            else:
+                await self._reply(message, texts.NO_LINK)
+
+    async def _links(self, message: Message) -> bool:
+        """Act on the links in `message` (requests, or why not); False when it holds none."""
+        assert message.from_user
         limit = self.settings.max_links_per_message
         links = parse_links(self._link_text(message), limit=limit + 1)
         if len(links) > limit:
             await self._reply(message, texts.too_many_links(limit))
-            return
+            return True
         rejected = [(link.text, link.reason) for link in links if isinstance(link, RejectedLink)]
         accepted = [link for link in links if isinstance(link, (SpotifyRef, ShortLink))]
         if rejected:
             await self._reply(message, texts.rejected(rejected))
-        if not links:
-            await self._reply(message, texts.NO_LINK)
         if not accepted:
-            return
+            return bool(links)
         room = await self._room(message.from_user.id)
         if room < len(accepted):
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
             await self._start_request(message, link.url)
+        return True
 
     async def _room(self, user_id: int) -> int:
         """How many more requests this person may start now."""
@@ -230,13 +246,20 @@ class Handlers:
         return self.settings.max_requests_per_user - open_requests
 
     async def _start_request(
-        self, message: Message, link: str, *, user_id: int | None = None, source: Literal["link", "liked"] = "link"
+        self,
+        message: Message,
+        link: str,
+        *,
+        user_id: int | None = None,
+        source: Literal["link", "liked"] = "link",
+        track: Track | None = None,
     ) -> None:
         """Answer at once with the progress message, then record the request and queue its resolution.
 
         The state is written after the reply so the delivery never sees a request without its progress
         message (it would send a second one); if the reply fails, the delivery sends it later. `user_id`:
-        the requester when `message` is not theirs (a button under the bot's own message).
+        the requester when `message` is not theirs (a button under the bot's own message: a playlist, a search
+        result); `track`: a track already read (see `RequestMeta.track`).
         """
         if user_id is None:
             assert message.from_user
@@ -247,6 +270,7 @@ class Handlers:
             user_id=user_id,
             link=link,
             source=source,
+            track=track,
             created_at=time.time(),
             reply_to=message.message_id,
             thread_id=message.message_thread_id if message.is_topic_message else None,
@@ -304,6 +328,67 @@ class Handlers:
         url = await self._spotify(self.accounts.begin_login, user.id)
         await message.reply_text(
             texts.login_link(url, self.settings.spotify_redirect_uri),
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        )
+        self.pacer.sent(message.chat.id)
+
+    # --- text search ------------------------------------------------------------------------------
+    async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/search <words> (in groups also /search@bot <words>)."""
+        message = update.effective_message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return
+        if update.edited_message is not None:
+            await self._reply(message, texts.EDITED)
+            return
+        if await self._links(message):  # "/search <link>": the link is what was meant
+            return
+        words = search_words(message.text or "", context.bot.username)
+        if not words or self.search_tracks is None:
+            await self._reply(message, texts.SEARCH_USAGE)
+            return
+        self._start_search(update, context, message, words)
+
+    def _start_search(self, update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message, words: str) -> None:
+        """Search beside the update loop: updates are handled one at a time, and a slow search service must not
+        hold up everyone else's (errors still reach `on_error`)."""
+        context.application.create_task(self._search(message, words), update=update, name="search")
+
+    async def _search(self, message: Message, words: str) -> None:
+        """Search in a thread (the clients are synchronous) with a deadline, and answer with the matches as
+        buttons; their list waits in Redis for the tap."""
+        assert message.from_user and self.search_tracks is not None
+        query = normalize_query(words)
+        if not query:
+            await self._reply(message, texts.NO_LINK)
+            return
+        try:
+            timeout = SEARCH_CALLS * self.settings.http_timeout + 1
+            tracks = await asyncio.wait_for(asyncio.to_thread(self.search_tracks, query), timeout)
+        except PipelineError as error:
+            log.warning("search failed: %s", error)
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        except TimeoutError:
+            log.warning("search took longer than %.0f s", timeout)
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        except Exception:  # a client's bug or an answer it cannot read: still a calm reply
+            log.exception("search failed unexpectedly")
+            await self._reply(message, texts.SEARCH_UNAVAILABLE)
+            return
+        tracks = tracks[:RESULTS]
+        if not tracks:
+            await self._reply(message, texts.nothing_found(query))
+            return
+        search_id = new_request_id()
+        results = SearchResults(user_id=message.from_user.id, chat_id=message.chat.id, query=query, tracks=tracks)
+        async with state_access():
+            await self.store.save_search(search_id, results)
+        await message.reply_text(
+            texts.search_results(query, len(tracks)),
+            reply_markup=results_keyboard(search_id, tracks),
+            do_quote=message.chat.type != ChatType.PRIVATE,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
         self.pacer.sent(message.chat.id)
@@ -417,6 +502,34 @@ class Handlers:
             return
         await query.answer(texts.STARTING)
         await self._start_request(query.message, SpotifyRef("playlist", playlist_id).url, user_id=owner)
+
+    async def search_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on a search result: the searcher's own tap starts the track's request, like its link would."""
+        query = update.callback_query
+        assert query
+        match = CALLBACK_SEARCH.fullmatch(query.data or "")
+        if match is None:
+            await query.answer(texts.BUTTON_INVALID)
+            return
+        search_id, index = match.group(1), int(match.group(2))
+        async with state_access():
+            results = await self.store.search(search_id)
+        if results is None or not isinstance(query.message, Message):
+            await query.answer(texts.SEARCH_EXPIRED)
+            return
+        if results.user_id != query.from_user.id:
+            await query.answer(texts.SEARCH_NOT_YOURS, show_alert=True)
+            return
+        if index >= len(results.tracks):
+            await query.answer(texts.BUTTON_INVALID)
+            return
+        if await self._room(query.from_user.id) < 1:
+            await query.answer(texts.too_many_requests(self.settings.max_requests_per_user)[:200], show_alert=True)
+            return
+        track = results.tracks[index]
+        await query.answer(texts.fetching(button_label(track)))
+        carried = track if track.spotify_url is None else None  # a Spotify result goes by its link
+        await self._start_request(query.message, request_link(track), user_id=query.from_user.id, track=carried)
 
     @staticmethod
     async def _quietly(call: object) -> None:

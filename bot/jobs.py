@@ -34,6 +34,7 @@ from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
 from pipeline.sources import SearchProvider
 from pipeline.spotify_api import AccessRefused
+from pipeline.spotify_parse import single
 from pipeline.track_job import fetch_track
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ class TrackJobs:
         self._store_collection(rid, collection)
 
     def _collection(self, meta: RequestMeta) -> Collection:
-        """The request's tracks; the requester's own login reads their Liked Songs and their playlists."""
+        """The request's tracks: a track chosen from a text search comes already read (YouTube Music's have no
+        link to read); the requester's own login reads their Liked Songs and their playlists."""
+        if meta.track is not None:
+            return single(meta.track)
         if meta.source == "liked":
             if self.accounts is None:
                 raise PermanentError(texts.LOGIN_UNAVAILABLE)

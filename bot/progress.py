@@ -42,6 +42,8 @@ def estimate_remaining(states: list[TrackState], now: float) -> float | None:
 def headline(snapshot: RequestSnapshot) -> str:
     resolution = snapshot.resolution
     if resolution is None:
+        if snapshot.meta.track is not None:  # picked from a text search: nothing to read
+            return f"🔎 {snapshot.meta.track.display_name}…"
         return "🔎 Reading your Liked Songs…" if snapshot.meta.source == "liked" else "🔎 Reading your Spotify link…"
     name = f"{resolution.owner} – {resolution.name}" if resolution.owner else resolution.name
     count = f"{resolution.total} track" + ("" if resolution.total == 1 else "s")

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from bot import schema
 from bot.lifecycle import RequestStatus, request_target
 from bot.requests import RequestMeta, RequestSnapshot, TrackState
+from bot.search import SearchResults
 
 Event = tuple[str, str, str]  # (rid, track index or schema.REQUEST_EVENT, new state)
 
@@ -234,6 +235,14 @@ class RequestStore:
 
     async def drop_upload(self, audio_key: str, spotify_id: str) -> None:
         await self.redis.delete(schema.cache_key(audio_key, spotify_id))
+
+    # --- text searches --------------------------------------------------------------------------
+    async def save_search(self, search_id: str, results: SearchResults) -> None:
+        await self.redis.set(schema.search_key(search_id), results.model_dump_json(), ex=schema.SEARCH_TTL)
+
+    async def search(self, search_id: str) -> SearchResults | None:
+        raw = await self.redis.get(schema.search_key(search_id))
+        return SearchResults.model_validate_json(raw) if raw else None
 
     # --- events and workers -----------------------------------------------------------------------
     async def last_event_id(self) -> str:

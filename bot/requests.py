@@ -35,6 +35,7 @@ class RequestMeta(BaseModel):
     created_at: float
     reply_to: int | None = None  # the user's message
     thread_id: int | None = None  # forum topic of the user's message: replies stay in it
+    track: Track | None = None  # chosen from a text search: already read, the resolver uses it as it is
 
 
 class Resolution(BaseModel):

@@ -11,6 +11,7 @@ Keys (all under `spotbot:`; every key has a TTL):
 - `workers`            hash: worker id → {"threads", "seen"}: live worker capacity for the scheduler
 - `login:<user>`, `spotify:<user>`, `spotify:<user>:refresh`  a person's own Spotify login: see
                        `bot.spotify_accounts`
+- `search:<id>`        string: a text search's results (`bot.search.SearchResults`), behind its buttons
 
 Pure helpers only: the stores do the I/O.
 """
@@ -29,6 +30,7 @@ ACTIVE_TTL = 7 * 24 * 3600  # a request's keys while it is open: the reconciler 
 CACHE_TTL = 180 * 24 * 3600
 EVENTS_MAXLEN = 10_000  # the bot reads events within seconds; the reconciler covers any it missed
 WORKERS_TTL = 60
+SEARCH_TTL = 24 * 3600  # a search's buttons work this long
 REQUEST_EVENT = "-"
 
 
@@ -67,6 +69,10 @@ def user_key(user_id: int) -> str:
 
 def cache_key(audio_key: str, spotify_id: str) -> str:
     return key("cache", audio_key, spotify_id)
+
+
+def search_key(search_id: str) -> str:
+    return key("search", search_id)
 
 
 Changes = Mapping[str, Any] | Callable[[TrackState], Mapping[str, Any]]

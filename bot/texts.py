@@ -4,6 +4,8 @@ HELP = (
     "Send me a Spotify link — a track, an album or a playlist — and I'll send the songs back as tagged MP3s, "
     "in order.\n\n"
     "You can paste several links in one message, or share them from the Spotify app.\n"
+    "No link at hand? Type the song's name (e.g. Daft Punk - One More Time) and pick it from the buttons.\n"
+    "/search <words> — find a song by its name (in groups: /search@me <words>, or mention me)\n"
     "/status — what I'm working on for you\n"
     "/cancel — stop everything you asked for (or use the Cancel button)\n"
     "/login — connect your own Spotify account (private chat), for:\n"
@@ -12,7 +14,14 @@ HELP = (
     "/logout — forget your Spotify login\n"
     "/help — this message"
 )
-NO_LINK = "Send me a Spotify link to a track, album or playlist, e.g. https://open.spotify.com/album/…  (/help)"
+NO_LINK = (
+    "Send me a Spotify link to a track, album or playlist, e.g. https://open.spotify.com/album/…, "
+    "or a song's name to search for it  (/help)"
+)
+SEARCH_USAGE = "What should I look for? Send /search and a song's name, e.g. /search Daft Punk - One More Time"
+SEARCH_UNAVAILABLE = "Search is unavailable right now, please try again in a minute."
+SEARCH_NOT_YOURS = "Only the person who searched can pick from these results."
+SEARCH_EXPIRED = "These results have expired; please search again."
 UNKNOWN_COMMAND = "I don't know that command. Try /help."
 EDITED = "I only act on new messages — please send the link again as a new message."
 NOTHING_RUNNING = "Nothing is running for you right now. Send me a Spotify link!"
@@ -110,3 +119,13 @@ def spotify_for_now(reason: str) -> str:
 def playlists_header(shown: int, total: int) -> str:
     more = f" (the first {shown} of {total})" if total > shown else ""
     return f"Your playlists{more} — tap one to get it:"
+def nothing_found(query: str) -> str:
+    return f"Nothing found for “{query}”. Try other words, or send a Spotify link."
+
+
+def search_results(query: str, count: int) -> str:
+    return f"🔎 {count} match(es) for “{query}” — pick one:"
+
+
+def fetching(label: str) -> str:
+    return f"Getting {label}…"[:200]

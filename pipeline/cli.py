@@ -1,5 +1,8 @@
 """`python -m pipeline URL [URL…] -o DIR`: tagged MP3s from Spotify links, without Telegram.
 
+An argument without a link is searched for ("artist - title": Spotify's search with credentials, else YouTube
+Music's) and its first match fetched.
+
 Exit codes: 0 all tracks saved, 1 some failed (a summary says why), 2 bad input or settings: one line each
 (a link that turns out to lead nowhere counts as bad input when no link led anywhere).
 
@@ -33,17 +36,22 @@ from rich.text import Text
 
 from pipeline.errors import ConfigurationError, PermanentError, PipelineError
 from pipeline.filenames import numbered_filename, safe_join, track_filename
-from pipeline.frontend import resolve_collection, thread_providers
+from pipeline.frontend import resolve_collection, thread_providers, thread_searcher
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection, Track
 from pipeline.retrying import call_with_retries
 from pipeline.settings import PipelineSettings, load_settings
 from pipeline.sources import SearchProvider, load_providers
+from pipeline.spotify_parse import single
 from pipeline.track_job import WORKDIR_PREFIX, fetch_track
+from pipeline.track_search import normalize_query
 
 log = logging.getLogger("pipeline")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+NOTHING_FOUND = "nothing found for these words"
+
+Wanted = SpotifyRef | ShortLink | str  # a link, or words to search for
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,12 @@ def shown(text: str) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
-    parser.add_argument("links", nargs="+", metavar="URL", help="Spotify track, album or playlist links")
+    parser.add_argument(
+        "links",
+        nargs="+",
+        metavar="URL",
+        help='Spotify track, album or playlist links, or words to search for ("artist - title": the first match)',
+    )
     parser.add_argument("-o", "--output", type=Path, help="directory for the MP3 files (default: DOWNLOAD_DIR)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="tracks processed in parallel (default 2)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each matching decision")
@@ -91,13 +104,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def collect_links(texts: Sequence[str]) -> tuple[list[SpotifyRef | ShortLink], list[RejectedLink]]:
-    good: list[SpotifyRef | ShortLink] = []
+def collect_links(texts: Sequence[str]) -> tuple[list[Wanted], list[RejectedLink]]:
+    """The links in the arguments, in order; an argument without any link is a search (its cleaned words)."""
+    good: list[Wanted] = []
     bad: list[RejectedLink] = []
     for text in texts:
         parsed = parse_links(text)
         if not parsed:
-            bad.append(RejectedLink(text=text[:80], reason="no Spotify link found"))
+            query = normalize_query(text)
+            if query:
+                good.append(query)
+            else:
+                bad.append(RejectedLink(text=text[:80], reason="no Spotify link found and no words to search for"))
         for link in parsed:
             (bad if isinstance(link, RejectedLink) else good).append(link)  # type: ignore[arg-type]
     return good, bad
@@ -132,12 +150,26 @@ class Runner:
     def _retry(self, func):  # type: ignore[no-untyped-def]
         return call_with_retries(func, max_retry_after=self.settings.spotify_max_retry_after)
 
-    def resolve(self, link: SpotifyRef | ShortLink) -> Collection | None:
+    def resolve(self, link: Wanted) -> Collection | None:
+        if isinstance(link, str):
+            return self.search(link)
         try:
             return self._retry(lambda: resolve_collection(link, self.settings, self.metadata))
         except PipelineError as error:
             self.bad_links.append(Failure(link.url, error.reason, permanent=isinstance(error, PermanentError)))
             return None
+
+    def search(self, query: str) -> Collection | None:
+        """The first match of a text search, as a one-track collection."""
+        try:
+            found = self._retry(lambda: thread_searcher(self.settings, self._local).search(query, limit=1))
+        except PipelineError as error:
+            self.bad_links.append(Failure(query, error.reason, permanent=isinstance(error, PermanentError)))
+            return None
+        if not found:
+            self.bad_links.append(Failure(query, NOTHING_FOUND))
+            return None
+        return single(found[0])
 
     def plan(self, collection: Collection) -> list[Planned]:
         """The collection's tracks to fetch, each with its own file name, in order (so names do not depend on
@@ -256,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     planned: list[Planned] = []
     resolved_any = False
     for link in links:
-        with console.status(f"reading {shown(link.url)}"):
+        doing = f"searching for {shown(link)}" if isinstance(link, str) else f"reading {shown(link.url)}"
+        with console.status(doing):
             collection = runner.resolve(link)
         if collection is not None:
             resolved_any = True

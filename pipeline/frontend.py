@@ -16,8 +16,9 @@ from pipeline.settings import PipelineSettings
 from pipeline.shortlinks import REASON_DEAD_SHORT_LINK, resolve_short_link
 from pipeline.sources import SearchProvider, load_providers
 from pipeline.spotify_api import UserAuth
+from pipeline.track_search import TrackSearcher, track_searcher
 
-__all__ = ["REASON_NO_LINK", "resolve_collection", "spotify_ref", "thread_providers"]
+__all__ = ["REASON_NO_LINK", "resolve_collection", "spotify_ref", "thread_providers", "thread_searcher"]
 
 REASON_NO_LINK = "No Spotify link found; send a link to a Spotify track, album or playlist."
 
@@ -62,3 +63,11 @@ def thread_providers(settings: PipelineSettings, local: threading.local) -> list
     if providers is None:
         providers = local.providers = load_providers(settings)
     return providers
+
+
+def thread_searcher(settings: PipelineSettings, local: threading.local) -> TrackSearcher:
+    """The calling thread's text search (see `pipeline.track_search`), kept in `local` like the providers."""
+    searcher: TrackSearcher | None = getattr(local, "searcher", None)
+    if searcher is None:
+        searcher = local.searcher = track_searcher(settings)
+    return searcher

@@ -123,7 +123,7 @@ class SpotifyMetadata:
         A track the API cannot show is returned as it is; rate limits and network trouble propagate
         so that the caller retries later.
         """
-        if self._api is None or (track.album and track.isrc):
+        if self._api is None or (track.album and track.isrc) or track.origin != "spotify":
             return track
         try:
             fresh = self._api.track(track.spotify_id)

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 LinkKind = Literal["track", "album", "playlist"]
+TrackOrigin = Literal["spotify", "youtube-music"]
 
 
 class Track(BaseModel):
@@ -17,7 +18,7 @@ class Track(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    spotify_id: str
+    spotify_id: str  # for a track found on YouTube Music (origin "youtube-music"): its video id
     title: str
     artists: list[str]
     album: str = ""
@@ -31,11 +32,13 @@ class Track(BaseModel):
     release_date: str | None = None  # "YYYY", "YYYY-MM" or "YYYY-MM-DD" as Spotify gives it
     explicit: bool = False
     cover_url: str | None = None  # the largest image Spotify offers
+    # Where the metadata comes from: a text search without Spotify credentials finds tracks on YouTube Music.
+    origin: TrackOrigin = "spotify"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def spotify_url(self) -> str:
-        return f"https://open.spotify.com/track/{self.spotify_id}"
+    def spotify_url(self) -> str | None:
+        return f"https://open.spotify.com/track/{self.spotify_id}" if self.origin == "spotify" else None
 
     @property
     def main_artist(self) -> str:

@@ -36,6 +36,9 @@ class PipelineSettings(BaseSettings):
     # A Spotify 429 whose Retry-After exceeds this (seconds) fails the job instead of waiting.
     spotify_max_retry_after: int = Field(default=600, ge=0)
 
+    # Replaces https://music.youtube.com for searches (tests point it at a local server).
+    youtube_music_url: str = "https://music.youtube.com"
+
     audio_sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["youtube-music", "youtube"])
     download_dir: Path = Path("downloads")
 

@@ -36,6 +36,7 @@ from pipeline.spotify_parse import (
     parse_playlist_summary,
     parse_saved_tracks,
     parse_track,
+    search_tracks,
 )
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ logging.getLogger("spotipy").setLevel(logging.CRITICAL)
 
 SERVICE = "Spotify"  # as users read it in "rate-limited by Spotify"
 PAGE_LIMIT = 50  # the largest page /albums/{id}/tracks and /playlists/{id}/items accept
+SEARCH_LIMIT = 10  # the largest page /search accepts since 2026
 BAD_CREDENTIALS = "Spotify rejected SPOTIFY_CLIENT_ID/SECRET; check them in the bot's settings"
 LOGIN_REJECTED = "Spotify no longer accepts your login; send /login to connect again"
 
@@ -197,6 +199,11 @@ class SpotifyApi:
 
     def track(self, spotify_id: str) -> Track:
         return parse_track(self._call(f"track {spotify_id}", self._sp.track, spotify_id))
+
+    def search(self, query: str, limit: int = SEARCH_LIMIT) -> list[Track]:
+        """Tracks matching the words, best first (`GET /search?type=track`)."""
+        limit = max(1, min(limit, SEARCH_LIMIT))
+        return search_tracks(self._call("search", self._sp.search, q=query, type="track", limit=limit))
 
     def album(self, spotify_id: str) -> Collection:
         what = f"album {spotify_id}"

@@ -149,6 +149,16 @@ def parse_track(data: object) -> Track:
     return result
 
 
+def search_tracks(data: object) -> list[Track]:
+    """`GET /search?type=track`: the playable tracks of `tracks.items`, in Spotify's order."""
+    page = data.get("tracks") if isinstance(data, Mapping) else None
+    items = page.get("items") if isinstance(page, Mapping) else None
+    if not isinstance(items, list):
+        return []
+    found = (track_or_skip(item, n) for n, item in enumerate(items, 1))
+    return [track for track in found if isinstance(track, Track)]
+
+
 def entry_track(entry: object) -> object:
     """The track of a playlist entry: `item` (2026) or `track` (before), whichever is present."""
     if not isinstance(entry, Mapping):

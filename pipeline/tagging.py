@@ -69,7 +69,8 @@ def build_tags(track: Track, source_url: str) -> list[Frame]:
         frames.append(TDRC(encoding=UTF8, text=[date]))
     if track.isrc:
         frames.append(TSRC(encoding=UTF8, text=[track.isrc.strip().upper()]))
-    frames.append(WXXX(encoding=UTF8, desc=SPOTIFY_URL_DESC, url=track.spotify_url))
+    if track.spotify_url:
+        frames.append(WXXX(encoding=UTF8, desc=SPOTIFY_URL_DESC, url=track.spotify_url))
     if source_url:
         frames.append(WXXX(encoding=UTF8, desc=SOURCE_URL_DESC, url=source_url))
     return frames

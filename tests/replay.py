@@ -120,8 +120,8 @@ def _response(adapter: HTTPAdapter, request: requests.PreparedRequest, status: i
     return adapter.build_response(request, raw)
 
 
-def _requested_language(request: requests.PreparedRequest) -> str | None:
-    payload = json.loads(request.body or b"{}")
+def _requested_language(body: str | bytes | None) -> str | None:
+    payload = json.loads(body or b"{}")
     return payload.get("context", {}).get("client", {}).get("hl")
 
 
@@ -150,30 +150,38 @@ class RecordedYTMusic(HTTPAdapter):
         return None
 
     def search_request(self, request: requests.PreparedRequest) -> SearchRequest:
-        payload = json.loads(request.body or b"{}")
+        return self._search_request(request.url or "", request.body)
+
+    def _search_request(self, url: str, body: str | bytes | None) -> SearchRequest:
+        payload = json.loads(body or b"{}")
         query = payload.get("query", "")
         filter_ = filter_name(payload.get("params"), query)
-        match = re.search(r"[?&]ctoken=([^&]*)", request.url or "")
+        match = re.search(r"[?&]ctoken=([^&]*)", url)
         page = 1 if match is None else (self._page_after(filter_, query, match.group(1)) or 0)
         return SearchRequest(filter_, query, page)
 
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
-        url = request.url or ""
-        if request.method == "GET":  # ytmusicapi fetches the home page once for a visitor id
-            return _response(self, request, 200, b"<html></html>", {"Content-Type": "text/html"})
+    def answer(self, method: str, url: str, body: str | bytes | None) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body, headers) for one request to music.youtube.com (also served over HTTP by
+        tests.fakes.ytmusic_server)."""
+        if method == "GET":  # ytmusicapi fetches the home page once for a visitor id
+            return 200, b"<html></html>", {"Content-Type": "text/html"}
         if "/youtubei/v1/search" not in url:
-            return _response(self, request, 404, b'{"error": {"message": "not recorded"}}', {})
-        wanted = self.search_request(request)
+            return 404, b'{"error": {"message": "not recorded"}}', {}
+        wanted = self._search_request(url, body)
         self.searches.append(wanted)
-        body = self._load(wanted.file_name) if wanted.page else None
-        if body is None:
+        answer = self._load(wanted.file_name) if wanted.page else None
+        if answer is None:
             self.missing.append(wanted)
-            body = EMPTY_SEARCH
+            answer = EMPTY_SEARCH
         else:
             self.served.append(wanted)
-            if _requested_language(request) != "de":
-                body = english_labels(body)
-        return _response(self, request, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+            if _requested_language(body) != "de":
+                answer = english_labels(answer)
+        return 200, json.dumps(answer).encode(), {"Content-Type": "application/json"}
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # type: ignore[override]
+        status, body, headers = self.answer(request.method or "GET", request.url or "", request.body)
+        return _response(self, request, status, body, headers)
 
 
 class CannedStatus(HTTPAdapter):

@@ -14,6 +14,7 @@ from mutagen.id3 import ID3
 from tests.fakes.audio_server import AudioServer
 from tests.fakes.lrclib_server import FakeLrclib
 from tests.fakes.spotify_server import FakeSpotify
+from tests.fakes.ytmusic_server import FakeYouTubeMusic
 from tests.system import _SCRUBBED_PREFIXES, ROOT
 
 pytestmark = pytest.mark.timeout(180)
@@ -92,7 +93,8 @@ def test_a_failed_track_gives_exit_1_and_a_reason(
     ("args", "env", "fragment"),
     [
         (["https://open.spotify.com/artist/0OdUWJ0sBjDrqHygGUXeCF"], {}, "artist"),
-        (["not a link"], {}, "no Spotify link"),
+        (["not a link"], {}, "not a link: nothing found for these words"),
+        (["\u200b \u202e"], {}, "no words to search for"),
         (["spotify:track:4uLU6hMCjMI75M1A2tKUQC"], {"MP3_QUALITY": "999"}, "MP3_QUALITY"),
         (["spotify:track:4uLU6hMCjMI75M1A2tKUQC"], {"AUDIO_SOURCES": "nope"}, "AUDIO_SOURCES"),
     ],
@@ -239,3 +241,42 @@ def test_lyrics_off_asks_nothing_and_writes_no_lrc(
     assert ID3(tmp_path / "Singer - Sung.mp3").getall("USLT") == []
     assert fake_lrclib.requests == []
     assert "--lrc writes nothing while LYRICS=off" in result.stderr
+
+
+def test_words_fetch_the_first_match(fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path) -> None:
+    track_id = fake_spotify.add_track("Midnight Drive", "Luna Park", album="Night Songs")
+    fake_spotify.add_track("Midnight Drive (Live)", "Luna Park")
+    link = fake_spotify.add_track("Evergreen", "Pine Trees")
+
+    result = run_cli(
+        ["Luna Park - Midnight Drive", f"spotify:track:{link}", "-o", str(tmp_path)], fake_spotify, audio, tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.mp3")) == [
+        "Luna Park - Midnight Drive.mp3",
+        "Pine Trees - Evergreen.mp3",
+    ]
+    tags = ID3(tmp_path / "Luna Park - Midnight Drive.mp3")
+    assert str(tags["TALB"]) == "Night Songs"
+    assert {f.desc: f.url for f in tags.getall("WXXX")}["Spotify"] == f"https://open.spotify.com/track/{track_id}"
+    [search] = [r for r in fake_spotify.request_log if r.path == "/v1/search"]
+    assert search.query["q"] == "Luna Park - Midnight Drive" and search.query["limit"] == "1"
+
+
+def test_words_without_credentials_search_youtube_music(
+    fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path
+) -> None:
+    with FakeYouTubeMusic() as ytmusic:
+        env = {**fake_spotify.env(credentials=False), **ytmusic.env()}
+        result = run_cli(
+            ["Metallica For Whom The Bell Tolls Remastered", "-o", str(tmp_path)], fake_spotify, audio, tmp_path, **env
+        )
+
+    assert result.returncode == 0, result.stderr
+    [mp3] = tmp_path.glob("*.mp3")
+    assert mp3.name == "Metallica - For Whom The Bell Tolls.mp3"
+    tags = ID3(mp3)
+    assert str(tags["TALB"]) == "Ride The Lightning"
+    assert "Spotify" not in {f.desc for f in tags.getall("WXXX")}
+    assert fake_spotify.requests == []

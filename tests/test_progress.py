@@ -526,3 +526,21 @@ def test_the_final_summary_never_waits_beyond_the_interval(streaming: bool) -> N
 def test_a_long_interval_is_kept_while_streaming() -> None:
     long = STREAMING_EDIT_INTERVAL * 3
     assert edit_wait(NOW, NOW, long, streaming=True, final=False) == long
+
+
+def test_a_track_picked_from_a_search_is_named_before_it_is_read() -> None:
+    found = Track(
+        spotify_id="B_HSa1dEL9s", title="For Whom The Bell Tolls", artists=["Metallica"], origin="youtube-music"
+    )
+    meta = RequestMeta(
+        id="r1",
+        chat_id=10,
+        user_id=20,
+        link="https://music.youtube.com/watch?v=B_HSa1dEL9s",
+        created_at=NOW,
+        track=found,
+    )
+    text = render_progress(RequestSnapshot(meta=meta), NOW)
+    assert text.startswith("🔎 Metallica – For Whom The Bell Tolls…")
+    assert "Spotify" not in text
+    assert RequestMeta.model_validate_json(meta.model_dump_json()) == meta, "the track survives Redis"

@@ -24,7 +24,9 @@ class SearchProvider(Protocol):
 def _youtube_music(settings: PipelineSettings) -> SearchProvider:
     from pipeline.sources.youtube_music import YouTubeMusicProvider
 
-    return YouTubeMusicProvider(timeout=settings.http_timeout, proxy=settings.ytdlp_proxy)
+    return YouTubeMusicProvider(
+        timeout=settings.http_timeout, proxy=settings.ytdlp_proxy, base_url=settings.youtube_music_url
+    )
 
 
 def _youtube(settings: PipelineSettings) -> SearchProvider:

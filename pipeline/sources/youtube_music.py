@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any, Literal
 
 import requests
+from requests.adapters import HTTPAdapter
 from ytmusicapi import YTMusic
 from ytmusicapi.exceptions import YTMusicError
 
@@ -38,6 +39,7 @@ from pipeline.models import Candidate, Track
 log = logging.getLogger(__name__)
 
 SOURCE = "youtube-music"
+BASE_URL = "https://music.youtube.com"  # where ytmusicapi sends every request
 SERVICE_NAME = "YouTube Music"  # as users read it in "rate-limited by YouTube Music"
 WATCH_URL = "https://music.youtube.com/watch?v="
 RESULTS_PER_SEARCH = 20  # one page: ytmusicapi only follows continuations beyond it
@@ -66,7 +68,7 @@ def search_plan(track: Track) -> list[SearchStep]:
     return [*steps, SearchStep(text, "songs"), SearchStep(text, "videos")]
 
 
-def _seconds(item: Mapping[str, Any]) -> float | None:
+def duration_seconds(item: Mapping[str, Any]) -> float | None:
     if isinstance(item.get("duration_seconds"), int | float):
         return float(item["duration_seconds"])
     text = item.get("duration")
@@ -102,7 +104,7 @@ def candidates_from(results: Iterable[Mapping[str, Any]], *, from_isrc_query: bo
                 url=WATCH_URL + video_id,
                 title=title,
                 artist=", ".join(artists),
-                duration_s=_seconds(item),
+                duration_s=duration_seconds(item),
                 source=SOURCE,
                 result_type=kind,
                 album=album.get("name") if isinstance(album, Mapping) else None,
@@ -135,15 +137,38 @@ def _check_status(response: requests.Response, *args: object, **kwargs: object) 
         raise PermanentError("YouTube Music refused the search", detail=detail)
 
 
+class _Rebased(HTTPAdapter):
+    """Sends what ytmusicapi addresses to music.youtube.com to another base URL (a test server): ytmusicapi
+    has no setting for it."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        if url.startswith(BASE_URL):
+            request.url = self.base_url + url[len(BASE_URL) :]
+        return super().send(request, *args, **kwargs)
+
+
 class YouTubeMusicProvider:
-    """`session` (for proxies, adapters or tests) gets this provider's timeout and status hook."""
+    """`session` (for proxies, adapters or tests) gets this provider's timeout and status hook; `base_url`
+    (YOUTUBE_MUSIC_URL) replaces https://music.youtube.com."""
 
     def __init__(
-        self, *, timeout: float = 20, proxy: str | None = None, session: requests.Session | None = None
+        self,
+        *,
+        timeout: float = 20,
+        proxy: str | None = None,
+        session: requests.Session | None = None,
+        base_url: str = BASE_URL,
     ) -> None:
         self._session = session if session is not None else requests.Session()
         self._session.request = partial(self._session.request, timeout=timeout)  # type: ignore[method-assign]
         self._session.hooks["response"].append(_check_status)
+        if base_url.rstrip("/") != BASE_URL:
+            self._session.mount(BASE_URL, _Rebased(base_url))
         self._proxies = {"http": proxy, "https": proxy} if proxy else None
         self._client: YTMusic | None = None
 
@@ -158,9 +183,15 @@ class YouTubeMusicProvider:
         return self._client
 
     def run(self, step: SearchStep) -> list[Candidate]:
-        """One search; every failure becomes a PipelineError."""
+        """One search for a track's candidates; every failure becomes a PipelineError."""
+        results = self.results(step.query, step.filter, RESULTS_PER_SEARCH)
+        return candidates_from(results, from_isrc_query=step.from_isrc)
+
+    def results(self, query: str, filter: Literal["songs", "videos"] | None, limit: int) -> list[dict[str, Any]]:
+        """ytmusicapi's parsed results of one search (also what a text search shows people); every failure
+        becomes a PipelineError."""
         try:
-            results = self._ytmusic().search(step.query, filter=step.filter, limit=RESULTS_PER_SEARCH)
+            return list(self._ytmusic().search(query, filter=filter, limit=limit))
         except PipelineError:
             raise
         except requests.RequestException as error:
@@ -170,7 +201,6 @@ class YouTubeMusicProvider:
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
             # A layout ytmusicapi cannot read: retrying will not help until it is updated.
             raise PermanentError("YouTube Music answered in an unexpected format", detail=repr(error)) from None
-        return candidates_from(results, from_isrc_query=step.from_isrc)
 
     def search(self, track: Track) -> list[Candidate]:
         found: list[Candidate] = []

@@ -169,7 +169,7 @@ def test_unauthorized_user_is_told_their_id_and_nothing_runs(e2e: E2E) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("hello there", "Send me a Spotify link"),
+        ("hello there", "Nothing found for “hello there”"),
         ("https://open.spotify.com/artist/0OdUWJ0sBjDrqHygGUXeCF", "artist"),
         ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "Spotify"),
         ("/frobnicate", "don't know that command"),

@@ -55,6 +55,11 @@ BUTTON_INVALID = "no longer valid"
 BUTTON_EXPIRED = "already finished"
 BUTTON_NOT_YOURS = "Only the person"
 NOTHING_TO_CANCEL = "nothing to cancel"
+NOTHING_FOUND = "Nothing found for"
+SEARCH_RESULTS = "pick one"
+SEARCH_USAGE = "What should I look for?"
+SEARCH_NOT_YOURS = "Only the person who searched"
+SEARCH_EXPIRED = "expired"
 INTERNAL_ERROR = "something went wrong on my side"
 
 
@@ -196,6 +201,19 @@ def press_someone_elses_button(ctx: Ctx) -> None:
     ctx.press(message_id, f"cancel:{rid}", user=ctx.chat.helper)
 
 
+def pick(words: str, n: int = 0, user: Callable[[Ctx], int] | None = None) -> Act:
+    """Search for `words` (in a group: /search@bot), then press the n-th result (as `user`, default the searcher)."""
+
+    def act(ctx: Ctx) -> None:
+        ctx.say(f"/search@{BOT} {words}" if ctx.chat.group else words)
+        message_id = ctx.bot_message(SEARCH_RESULTS)
+        [message] = [m for m in ctx.telegram.sent_messages(ctx.chat.id) if m.message_id == message_id]
+        data = message.buttons[n][0]["callback_data"]
+        ctx.press(message_id, data, user(ctx) if user else None)
+
+    return act
+
+
 def raw_message(kind: str, chat_type: str, **fields: object) -> Act:
     """A message update built by hand, for shapes the helpers do not make (a bot's message, a channel post)."""
 
@@ -233,7 +251,11 @@ CASES: list[Case] = [
     # --- links that are not (usable) Spotify music ----------------------------------------------------
     Case("youtube link", says("https://www.youtube.com/watch?v=dQw4w9WgXcQ"), (NOT_SPOTIFY,)),
     Case("apple music link", says("music.apple.com/us/album/x/123"), (NOT_SPOTIFY,)),
-    Case("javascript: url and html", says("<a href='javascript:alert(1)'>x</a> <b>hi</b>"), (NO_LINK,)),
+    Case(
+        "javascript: url and html",
+        says("<a href='javascript:alert(1)'>x</a> <b>hi</b>"),
+        (f"{NOTHING_FOUND} “<a href='javascript:alert(1)'>x</a> <b>hi</b>”",),
+    ),
     Case("lookalike host", says(f"https://open.spotify.com.evil.example.com/track/{GOOD}"), (NOT_SPOTIFY,)),
     Case(
         "spotify link in another site's path", says(f"https://evil.com/open.spotify.com/track/{GOOD}"), (NOT_SPOTIFY,)
@@ -257,8 +279,24 @@ CASES: list[Case] = [
     # --- size ------------------------------------------------------------------------------------------
     Case("1,000 distinct links", says(THOUSAND_LINKS), (TOO_MANY,)),
     Case("1,000 copies of one link", says(" ".join([GOOD_URL] * 1000)), (WORKS,), audios=1),
-    Case("10 kB of prose", says(TEN_KB_PROSE), (NO_LINK,)),
-    Case("10 kB of dots", says(TEN_KB_DOTS), (NO_LINK,)),
+    Case("10 kB of prose", says(TEN_KB_PROSE), (f"{NOTHING_FOUND} “lorem ipsum dolor sit amet, e.g.",)),
+    Case("10 kB of dots", says(TEN_KB_DOTS), (f"{NOTHING_FOUND} “a.a.a.",)),
+    # --- words: a text search ---------------------------------------------------------------------------
+    Case("words find a song, a tap fetches it", pick("good band good song"), (SEARCH_RESULTS, WORKS), audios=1),
+    Case("only invisible characters", says(f"{ZWSP}{ZWJ} {RLO}{PDF} {BOM}"), (NO_LINK,)),
+    Case("control characters", says("bell\x07 and \x1b[31mred"), (f"{NOTHING_FOUND} “bell and [31mred”",)),
+    Case("words in a script of its own", says("Потап и Настя"), (f"{NOTHING_FOUND} “Потап и Настя”",)),
+    Case("/search without words", says("/search"), (SEARCH_USAGE,)),
+    Case("/search with a link", says(f"/search {GOOD_URL}"), (WORKS,), audios=1),
+    Case("button: forged search id", press("s:0123456789ab:0"), (HELP, SEARCH_EXPIRED)),
+    Case("button: malformed search data", press("s:../../etc:0"), (HELP, BUTTON_INVALID)),
+    Case(
+        "group: someone else's search result",
+        pick("good song", user=lambda ctx: ctx.chat.helper),
+        (SEARCH_RESULTS, SEARCH_NOT_YOURS),
+        group=True,
+    ),
+    Case("group: search chatter", says("good song"), (), group=True),
     # --- invisible and direction characters inside a link -----------------------------------------------
     Case(
         "zero-width inside a link",
@@ -300,7 +338,7 @@ CASES: list[Case] = [
         (WORKS,),
         audios=1,
     ),
-    Case("edited message", edited("hello", GOOD_URL), (NO_LINK, EDITED)),
+    Case("edited message", edited("hello", GOOD_URL), (f"{NOTHING_FOUND} “hello”", EDITED)),
     # --- groups ------------------------------------------------------------------------------------------
     Case("group chatter with a link", says(GOOD_URL), (), group=True),
     Case("group chatter", says("anyone up for pizza?"), (), group=True),
@@ -308,7 +346,8 @@ CASES: list[Case] = [
     Case("group: sticker", sticker, (), group=True),
     Case("group: edit of chatter", edited("hi all", f"hi all {GOOD_URL}"), (), group=True),
     Case("group: addressed by mention", mention(GOOD_URL), (WORKS,), group=True, audios=1),
-    Case("group: mention without a link", mention("hello"), (NO_LINK,), group=True),
+    Case("group: mention without a link", mention("hello"), (f"{NOTHING_FOUND} “hello”",), group=True),
+    Case("group: mention alone", says(f"@{BOT}"), (NO_LINK,), group=True),
     Case("group: addressed by reply", reply_to_bot(GOOD_URL), (HELP, WORKS), group=True, audios=1),
     Case("group: stranger chatter", says("hello", user=STRANGER), (), group=True),
     Case("group: stranger addressing the bot", mention(GOOD_URL, user=STRANGER), (REFUSED,), group=True),

@@ -41,7 +41,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from pipeline.settings import PipelineSettings, load_settings
 
@@ -54,6 +54,8 @@ REMOVED_FIELDS = frozenset({"popularity", "available_markets", "linked_from", "l
 EMBED_LIMIT = 100
 NOT_REGISTERED = "Check settings on developer.spotify.com/dashboard, the user may not be registered."
 MAX_PAGE = 50
+MAX_SEARCH_PAGE = 10  # /search's largest `limit` for Development-Mode apps since 2026
+MAX_SEARCH_OFFSET = 1000
 _CDN_URL = re.compile(r"https://[a-z0-9.-]*(?:scdn\.co|spotifycdn\.com)/[^\"\s]*")
 
 EntryShape = Literal["item", "track", "both"]
@@ -896,6 +898,8 @@ class FakeSpotify:
         catalog = self._catalog
         if parts and parts[0] == "me":
             return self._me(user, parts[1:], query)
+        if parts == ["search"]:
+            return self._search(query)
         if len(parts) < 2 or parts[0] not in ("tracks", "albums", "playlists"):
             return 404, _error(404, "Service not found")
         kind, spotify_id, rest = parts[0], parts[1], parts[2:]
@@ -939,6 +943,44 @@ class FakeSpotify:
                     _, items = self._page(f"playlists/{spotify_id}/items", entries, {"limit": str(MAX_PAGE)})
                 return 200, {**self._public(playlist.meta), "items": items}
         return 404, _error(404, "Service not found")
+
+    def _search(self, query: Mapping[str, str]) -> tuple[int, Any]:
+        """`GET /search?q=&type=track&limit=&offset=`: tracks whose title, artists and album hold every word of
+        `q` (field filters like `artist:` count as plain words), in catalog order; pages of at most 10."""
+        words = re.findall(r"\w+", re.sub(r"\b(artist|track|album|year|isrc|genre):", " ", query.get("q", "")).lower())
+        if not query.get("q", "").strip():
+            return 400, _error(400, "No search query")
+        types = query.get("type", "").split(",")
+        if "track" not in types:
+            return 400, _error(400, "Bad search type field" if query.get("type") else "Missing parameter type")
+        try:
+            limit, offset = int(query.get("limit", 10)), int(query.get("offset", 0))
+        except ValueError:
+            return 400, _error(400, "Invalid limit")
+        if not 0 <= limit <= MAX_SEARCH_PAGE:
+            return 400, _error(400, "Invalid limit")
+        if not 0 <= offset <= MAX_SEARCH_OFFSET:
+            return 400, _error(400, "Invalid offset")
+        found = []
+        for track in self._catalog.tracks.values():
+            album = track.get("album") or {}
+            names = [track.get("name") or "", album.get("name") or ""]
+            names += [a.get("name") or "" for a in track.get("artists") or []]
+            text = set(re.findall(r"\w+", " ".join(names).lower()))
+            if words and all(word in text for word in words):
+                found.append(self._public(track))
+        if limit == 0:
+            return 200, {
+                "tracks": {"href": "", "items": [], "limit": 0, "next": None, "offset": offset, "total": len(found)}
+            }
+        q = query.get("q", "")
+        status, page = self._page("search", found, {"limit": str(limit), "offset": str(offset)})
+        if status != 200:
+            return status, page
+        for name in ("href", "next", "previous"):  # Spotify's page links repeat the query
+            if page[name]:
+                page[name] = page[name].replace("search?", f"search?q={quote(q)}&type=track&", 1)
+        return 200, {"tracks": page}
 
     # --- embed pages ------------------------------------------------------------------------------
     def _embed_page(self, path: str) -> str:

@@ -119,6 +119,8 @@ def spotify_for_now(reason: str) -> str:
 def playlists_header(shown: int, total: int) -> str:
     more = f" (the first {shown} of {total})" if total > shown else ""
     return f"Your playlists{more} — tap one to get it:"
+
+
 def nothing_found(query: str) -> str:
     return f"Nothing found for “{query}”. Try other words, or send a Spotify link."
 

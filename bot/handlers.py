@@ -31,6 +31,7 @@ from bot.request_store import RequestStore
 from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
 from bot.settings import BotSettings
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
+from pipeline.ytdlp_age import installed_ytdlp_age
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,12 @@ class Handlers:
         async with state_access():
             loaded = [await self.store.load(rid) for rid in await self.store.chat_active(message.chat.id)]
         snapshots = [s for s in loaded if s and not s.settled]  # settled = over for the user, even if not yet closed
-        if not snapshots:
-            await self._reply(message, texts.NOTHING_RUNNING)
-            return
         lines = [f"{len(snapshots)} request(s) running:"] + [render_status_line(s, now) for s in snapshots]
+        lines = lines if snapshots else [texts.NOTHING_RUNNING]
+        user = update.effective_user
+        if self.settings.admin_users.allows(user.id if user else None):  # operator news first: never cut off
+            warning = installed_ytdlp_age(self.settings.ytdlp_max_age_days).warning()
+            lines = [f"⚠️ {warning}", *lines] if warning else lines
         await self._reply(message, "\n".join(lines)[:4096])
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

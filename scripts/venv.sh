@@ -29,7 +29,7 @@ missing_venv_package() {
 }
 
 ensure_venv() {
-    local requirements="$1" python stamp wanted
+    local requirements="$1" python stamp files wanted installed
     if ! venv_works; then
         if ! python="$(find_python)"; then
             echo "error: Python 3.11 or newer is needed (Debian: apt-get install python3 python3-venv)" >&2
@@ -46,8 +46,14 @@ ensure_venv() {
         fi
     fi
     stamp=.venv/.installed-requirements
-    wanted="$(cat requirements*.txt requirements*.lock 2>/dev/null | sha256sum | cut -d' ' -f1) $requirements"
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    files="$({ cat requirements*.txt requirements*.lock 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+    wanted="$files $requirements"
+    installed="$(cat "$stamp" 2>/dev/null || true)"
+    # The dev lock holds every package of the runtime lock, at the same versions (scripts/update --lock).
+    if [ "$requirements" = requirements.lock ] && [ "$installed" = "$files requirements-dev.lock" ]; then
+        return 0
+    fi
+    if [ "$installed" != "$wanted" ]; then
         echo "installing $requirements into .venv…" >&2
         # -qq: errors only (a first install takes a minute or two; pip's warnings about its own
         # configuration are no business of this script). Hash-checked: every line of a lock has --hash.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from yt_dlp.options import create_parser
+from yt_dlp.plugins import load_all_plugins
 from yt_dlp.utils import DownloadError
 
 from pipeline.errors import (
@@ -50,6 +51,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# yt-dlp loads its plugins (the PO-token provider) in the first YoutubeDL it makes, without a lock: two
+# threads making their first one at once register the provider twice and print a traceback. Loading them
+# here, while Python's import lock makes this run once, leaves nothing for the threads to race on.
+load_all_plugins()
 
 COOKIES_COPY: Final = "cookies.txt"
 # The bgutil-ytdlp-pot-provider plugin's HTTP provider reads its server from this extractor's `base_url`.

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,3 +203,25 @@ def test_a_download_with_the_provider_down_still_works_where_no_token_is_needed(
     with AudioServer() as server:
         path = download_audio(server.audio_url("song", "m4a"), tmp_path, config, cancel=lambda: False)
     assert path.read_bytes() == generate_audio("m4a")
+
+
+def test_threads_making_their_first_yt_dlp_at_once_load_the_plugin_once() -> None:
+    """Workers and the CLI run several yt-dlp calls in threads; yt-dlp's own lazy plugin loading has no lock and
+    registered the provider twice (a traceback on stderr). In a fresh process, as a worker starts."""
+    code = (
+        "import threading, yt_dlp\n"
+        "from pipeline.settings import PipelineSettings\n"
+        "from pipeline.ytdlp import base_options\n"
+        "options = base_options(PipelineSettings(_env_file=None), None)\n"
+        "barrier = threading.Barrier(8)\n"
+        "def make():\n"
+        "    barrier.wait()\n"
+        "    yt_dlp.YoutubeDL(options).close()\n"
+        "threads = [threading.Thread(target=make) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print('done')\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "done", result.stderr
+    assert "already registered" not in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -218,8 +218,10 @@ def cookies_problem(settings: PipelineSettings) -> str | None:
     path = settings.ytdlp_cookies_file
     if path is None:
         return None
-    if not path.is_file():
+    if not path.exists():
         return f"YTDLP_COOKIES_FILE {path} does not exist: downloading without cookies until it does"
+    if not path.is_file():
+        return f"YTDLP_COOKIES_FILE {path} is not a file (a folder Docker made for a missing file?): remove it"
     if not os.access(path, os.R_OK):
         return f"YTDLP_COOKIES_FILE {path} is not readable by this user (uid {os.getuid()}): fix its permissions"
     return None

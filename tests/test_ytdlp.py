@@ -147,3 +147,4 @@ def test_an_unreadable_cookies_file_is_a_configuration_error(tmp_path: Path) -> 
     original.mkdir()  # exists, but cannot be copied (root may read any file, so a folder stands in)
     with pytest.raises(ConfigurationError, match="YTDLP_COOKIES_FILE"):
         private_cookies(settings_with(original), tmp_path / "job")
+    assert "is not a file" in (cookies_problem(settings_with(original)) or "")

@@ -15,9 +15,11 @@ from telegram.error import InvalidToken, NetworkError
 from bot import runtime
 from bot.app import build_application, run
 from bot.logs import secrets_of, setup_logging
+from bot.preflight import check_telegram
 from bot.settings import BotSettings
 from pipeline.errors import ConfigurationError
 from pipeline.settings import load_settings
+from pipeline.ytdlp import ytdlp_warnings
 
 log = logging.getLogger("bot")
 
@@ -29,6 +31,11 @@ def main() -> int:
         print(f"error: {error.reason}", file=sys.stderr)
         return 2
     setup_logging(secrets_of(settings), settings.log_level)
+    if (problem := check_telegram(settings)) is not None:
+        print(problem.message, file=sys.stderr)
+        return problem.exit_code
+    for warning in ytdlp_warnings(settings):
+        log.warning("%s", warning)
     rt = runtime.configure(settings)
     app = build_application(settings, rt)
     if not settings.allowed_users:

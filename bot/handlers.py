@@ -39,6 +39,7 @@ from pipeline.models import PlaylistSummary, Track
 from pipeline.spotify_api import AccessRefused
 from pipeline.spotify_auth import BadLoginAnswer, LoginAnswer, parse_login_answer
 from pipeline.track_search import RESULTS, button_label, normalize_query
+from pipeline.ytdlp_age import installed_ytdlp_age
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +159,12 @@ class Handlers:
         async with state_access():
             loaded = [await self.store.load(rid) for rid in await self.store.chat_active(message.chat.id)]
         snapshots = [s for s in loaded if s and not s.settled]  # settled = over for the user, even if not yet closed
-        if not snapshots:
-            await self._reply(message, texts.NOTHING_RUNNING)
-            return
         lines = [f"{len(snapshots)} request(s) running:"] + [render_status_line(s, now) for s in snapshots]
+        lines = lines if snapshots else [texts.NOTHING_RUNNING]
+        user = update.effective_user
+        if self.settings.admin_users.allows(user.id if user else None):  # operator news first: never cut off
+            warning = installed_ytdlp_age(self.settings.ytdlp_max_age_days).warning()
+            lines = [f"⚠️ {warning}", *lines] if warning else lines
         await self._reply(message, "\n".join(lines)[:4096])
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -49,12 +49,14 @@ class BotSettings(ServiceSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str | None = None
     allowed_users: Annotated[AllowedUsers, NoDecode] = Field(default_factory=AllowedUsers.nobody)
+    # Operators: numeric user ids, parsed like ALLOWED_USERS; they see operator details (default: nobody).
+    admin_users: Annotated[AllowedUsers, NoDecode] = Field(default_factory=AllowedUsers.nobody)
     max_links_per_message: int = Field(default=10, ge=1)
     progress_interval: float = Field(default=3.0, ge=0.5)  # seconds between progress edits
     chat_send_interval: float = Field(default=1.0, ge=0.0)  # seconds between messages to one chat
     inprocess_workers: int = Field(default=2, ge=1)  # worker threads in all-in-one mode
 
-    @field_validator("allowed_users", mode="before")
+    @field_validator("allowed_users", "admin_users", mode="before")
     @classmethod
     def _parse_allowed(cls, value: object) -> object:
         if value is None or isinstance(value, str):

@@ -5,6 +5,7 @@ Configures the Redis broker before the actors are imported, since actors bind to
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from bot import runtime
@@ -12,6 +13,7 @@ from bot.logs import secrets_of, setup_logging
 from bot.settings import ServiceSettings
 from pipeline.errors import ConfigurationError
 from pipeline.settings import load_settings
+from pipeline.ytdlp import ytdlp_warnings
 
 try:
     settings = load_settings(ServiceSettings)
@@ -22,6 +24,8 @@ except ConfigurationError as error:
     raise SystemExit(2) from None
 
 setup_logging(secrets_of(settings), settings.log_level)
+for warning in ytdlp_warnings(settings):
+    logging.getLogger("bot.worker").warning("%s", warning)
 broker = runtime.configure(settings).broker
 
 from bot import actors  # noqa: E402,F401  (registers the actors on the broker configured above)

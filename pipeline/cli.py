@@ -46,6 +46,7 @@ from pipeline.sources import SearchProvider, load_providers
 from pipeline.spotify_parse import single
 from pipeline.track_job import WORKDIR_PREFIX, fetch_track
 from pipeline.track_search import normalize_query
+from pipeline.ytdlp import cookies_problem
 
 log = logging.getLogger("pipeline")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -271,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         fail(error.reason)
         return EXIT_BAD_INPUT
+    if problem := cookies_problem(settings):  # an optional file: say so, carry on without it
+        console.print(f"note: {problem}", soft_wrap=True)
     links, rejected = collect_links(args.links)
     if rejected:
         fail("; ".join(f"{r.text}: {r.reason}" for r in rejected))

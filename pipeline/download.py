@@ -20,7 +20,7 @@ from yt_dlp.utils import DownloadError
 from pipeline.convert import ffmpeg_executable
 from pipeline.errors import Cancelled, PipelineError, TransientError, Unavailable
 from pipeline.settings import PipelineSettings
-from pipeline.ytdlp import from_download_error, private_cookies
+from pipeline.ytdlp import base_options, from_download_error, private_cookies
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,16 @@ class _Watchdog:
 
 
 def ytdlp_options(workdir: Path, settings: PipelineSettings, hook: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """`pipeline.ytdlp.base_options` (proxy, extractor arguments, a private cookie copy) plus the download's own."""
     options: dict[str, Any] = {
+        **base_options(settings, private_cookies(settings, workdir)),
         "format": "bestaudio/best",
         "noplaylist": True,
         "playlist_items": "1",  # a playlist URL that slipped through: its first entry, never all of it
-        "socket_timeout": settings.http_timeout,
         "retries": 2,
         "fragment_retries": 2,
         "extractor_retries": 1,
         "file_access_retries": 1,
-        "quiet": True,
-        "noprogress": True,
         "logger": _YtDlpLogger(),
         "paths": {"home": str(workdir), "temp": str(workdir)},
         "outtmpl": f"{OUTPUT_STEM}.%(ext)s",
@@ -90,10 +89,6 @@ def ytdlp_options(workdir: Path, settings: PipelineSettings, hook: Callable[[dic
         "fixup": "never",  # FFmpeg re-encodes the file anyway
         "ffmpeg_location": ffmpeg_executable(settings),
     }
-    if settings.ytdlp_proxy:
-        options["proxy"] = settings.ytdlp_proxy
-    if (cookies := private_cookies(settings, workdir)) is not None:
-        options["cookiefile"] = str(cookies)
     return options
 
 

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.errors import ConfigurationError
+from pipeline.ytdlp import parse_extractor_args
 
 _MP3_QUALITY = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320)k)$")
 
@@ -44,8 +45,14 @@ class PipelineSettings(BaseSettings):
 
     # "V0".."V9" = LAME VBR quality (V2 ≈ 190 kb/s), or a constant bitrate like "192k".
     mp3_quality: str = "V2"
-    ytdlp_cookies_file: Path | None = None
+    ytdlp_cookies_file: Path | None = None  # may be absent: then no cookies, and a warning at start
     ytdlp_proxy: str | None = None
+    # yt-dlp's `--extractor-args` text, several extractors joined by ";" (see pipeline.ytdlp.parse_extractor_args).
+    ytdlp_extractor_args: str | None = None
+    # A bgutil PO-token provider server (`docker compose --profile pot`), e.g. http://pot-provider:4416.
+    ytdlp_pot_provider_url: str | None = None
+    # yt-dlp releases are dates: an installed one older than this is warned about at start (and in /status).
+    ytdlp_max_age_days: int = Field(default=60, ge=0)
     ffmpeg_path: str | None = None  # default: `ffmpeg` on PATH, else imageio-ffmpeg's bundled binary
 
     http_timeout: float = Field(default=20.0, gt=0)  # one network call (Spotify, search, socket read)
@@ -84,12 +91,18 @@ class PipelineSettings(BaseSettings):
             raise ValueError("use V0..V9 (VBR) or a bitrate like 192k")
         return value
 
-    @field_validator("ytdlp_cookies_file")
+    @field_validator("ytdlp_extractor_args")
     @classmethod
-    def _cookies_exist(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}")
+    def _check_extractor_args(cls, value: str | None) -> str | None:
+        parse_extractor_args(value)  # a ValueError names what is wrong
         return value
+
+    @field_validator("ytdlp_pot_provider_url")
+    @classmethod
+    def _check_provider_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("use the provider server's http(s) URL, e.g. http://pot-provider:4416")
+        return value.rstrip("/") if value else value
 
     @property
     def has_spotify_credentials(self) -> bool:

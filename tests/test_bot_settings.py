@@ -112,6 +112,15 @@ def test_bad_allowed_users_from_environment(monkeypatch: pytest.MonkeyPatch, val
     assert hint in message
 
 
+def test_admin_users_are_parsed_like_allowed_users_and_default_to_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    assert load_settings(BotSettings).admin_users == AllowedUsers.nobody()
+    monkeypatch.setenv("ADMIN_USERS", " 7 ; 8 ")
+    assert load_settings(BotSettings).admin_users == AllowedUsers(ids=frozenset({7, 8}))
+    monkeypatch.setenv("ADMIN_USERS", "@boss")
+    assert "ADMIN_USERS" in configuration_error()
+
+
 def test_allowed_users_override_accepts_a_parsed_value_or_text() -> None:
     parsed = AllowedUsers(ids=frozenset({5}))
     assert load_settings(BotSettings, telegram_bot_token=TOKEN, allowed_users=parsed).allowed_users == parsed

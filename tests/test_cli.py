@@ -108,6 +108,23 @@ def test_bad_input_or_settings_give_exit_2_and_one_line(
     assert len(lines) == 1 and fragment in lines[0], result.stderr
 
 
+def test_an_absent_cookies_file_is_a_note_and_the_tracks_still_come(
+    fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path
+) -> None:
+    track_id = fake_spotify.add_track("Crumbs", "Cookie Monster")
+    missing = tmp_path / "config" / "cookies.txt"
+    result = run_cli(
+        [f"spotify:track:{track_id}", "-o", str(tmp_path)],
+        fake_spotify,
+        audio,
+        tmp_path,
+        YTDLP_COOKIES_FILE=str(missing),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"YTDLP_COOKIES_FILE {missing} does not exist" in " ".join(result.stderr.split())
+    assert (tmp_path / "Cookie Monster - Crumbs.mp3").is_file()
+
+
 def test_a_repeated_track_is_fetched_once_and_namesakes_get_their_own_files(
     fake_spotify: FakeSpotify, audio: AudioServer, tmp_path: Path
 ) -> None:

@@ -205,6 +205,47 @@ def test_the_local_bot_api_server_sees_the_files_at_the_bots_path(services: dict
     assert "command" not in local_api  # its entrypoint would run the arguments instead of the server
 
 
+def test_every_service_rotates_its_log(services: dict[str, dict[str, Any]]) -> None:
+    """Docker's default json-file log grows without limit and fills a small server's disk."""
+    for name, service in services.items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file", f"{name}: logging driver"
+        options = logging.get("options") or {}
+        assert re.fullmatch(r"\d+[kmg]", str(options.get("max-size", ""))), f"{name}: max-size"
+        assert int(options.get("max-file", 0)) >= 1, f"{name}: max-file"
+
+
+def test_the_pot_profile_runs_the_provider_the_plugin_expects(services: dict[str, dict[str, Any]]) -> None:
+    provider = services["pot-provider"]
+    assert provider.get("profiles") == ["pot"]  # opt-in
+    image, _, tag = provider["image"].partition(":")
+    assert image == "brainicism/bgutil-ytdlp-pot-provider"
+    plugin = re.search(r"^bgutil-ytdlp-pot-provider==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    assert plugin and tag == plugin.group(1), "plugin and server must run the same version"
+    assert "4416" in [str(port) for port in provider.get("expose") or []]
+    documented = re.search(r"YTDLP_POT_PROVIDER_URL=(\S+)", (ROOT / ".env.example").read_text())
+    assert documented, "the env wiring is documented in .env.example"
+    url = urlsplit(documented.group(1))
+    assert (url.hostname, url.port) == ("pot-provider", 4416)
+    assert "command" not in provider
+
+
+def test_a_cookies_file_can_be_mounted_and_is_optional(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    """The documented YTDLP_COOKIES_FILE lives in a folder every app service mounts read-only; a folder, so
+    Docker never turns a missing file into an empty directory, and settings accept an absent file."""
+    documented = re.search(r"YTDLP_COOKIES_FILE=(/config/\S+)", (ROOT / "docker-compose.yml").read_text())
+    assert documented, "docker-compose.yml documents YTDLP_COOKIES_FILE=/config/…"
+    for name in APP_SERVICES:
+        found = volume_holding(services[name], documented.group(1))
+        assert found is not None and found[1] == "/config", f"{name}: no mount holds {documented.group(1)}"
+        short = [v for v in services[name]["volumes"] if isinstance(v, str) and v.split(":")[1] == "/config"]
+        assert short and short[0].endswith(":ro") and short[0].startswith("./"), short
+    settings = BotSettings(  # type: ignore[call-arg]
+        _env_file=None, telegram_bot_token="1:fake", ytdlp_cookies_file=tmp_path / "absent.txt"
+    )
+    assert settings.ytdlp_cookies_file == tmp_path / "absent.txt"
+
+
 # --- the image -----------------------------------------------------------------------------------
 
 
@@ -224,9 +265,9 @@ def test_the_image_holds_the_code_the_commands_run(dockerfile: list[tuple[str, s
         if keyword == "COPY"
         for source in args.split()[:-1]
     }
-    assert {"bot", "pipeline", "requirements.txt"} <= copied, copied
+    assert {"bot", "pipeline", "requirements.lock"} <= copied, copied
     installs = [args for keyword, args in dockerfile if keyword == "RUN" and "pip install" in args]
-    assert any("-r requirements.txt" in args for args in installs), "requirements.txt is never installed"
+    assert any("--require-hashes -r requirements.lock" in args for args in installs), "the lock is never installed"
 
 
 # --- settings and scripts ------------------------------------------------------------------------
@@ -244,7 +285,7 @@ def test_env_example_lists_every_setting_and_loads(monkeypatch: pytest.MonkeyPat
 
 
 def test_scripts_are_executable_bash() -> None:
-    for path in ("scripts/test", "scripts/run", ".ci/run"):
+    for path in ("scripts/test", "scripts/run", "scripts/update", ".ci/run"):
         script = ROOT / path
         assert script.stat().st_mode & 0o111, f"chmod +x {path}"
         result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)

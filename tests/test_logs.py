@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from bot.logs import REDACTED, RedactSecrets, setup_logging
+from bot.logs import REDACTED, RedactSecrets, secrets_of, setup_logging, url_credentials
+from bot.settings import BotSettings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SPOTIFY_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -216,3 +217,87 @@ def test_setup_logging_silences_chatty_http_libraries() -> None:
         logging.getLogger("httpx").warning("retrying https://api.telegram.org/bot%s/getUpdates", TOKEN)
     assert f"bot{REDACTED}/getUpdates" in stream.getvalue()
     assert TOKEN not in stream.getvalue()
+
+
+# --- which secrets: every one the settings and the environment hold ------------------------------
+
+REDIS_PASSWORD = "s3cr3t-redis-pw"
+PROXY_PASSWORD = "pr0xy-pass-word"
+API_HASH = "0123456789abcdef0123456789abcdef"
+
+
+def all_secret_settings() -> BotSettings:
+    return BotSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        telegram_bot_token=TOKEN,
+        spotify_client_id="spotify-client-id-1234",
+        spotify_client_secret=SPOTIFY_SECRET,
+        redis_url=f"redis://default:{REDIS_PASSWORD}@redis:6379/0",
+        ytdlp_proxy=f"socks5://proxyuser:{PROXY_PASSWORD}@10.0.0.1:1080",
+        ytdlp_pot_provider_url="http://pot:p%40ss-word@pot-provider:4416",
+    )
+
+
+def test_secrets_of_finds_every_secret() -> None:
+    found = secrets_of(all_secret_settings(), {"TELEGRAM_API_HASH": API_HASH, "HOME": "/root"})
+    for secret in (TOKEN, SPOTIFY_SECRET, "spotify-client-id-1234", REDIS_PASSWORD, PROXY_PASSWORD, API_HASH):
+        assert secret in found, secret
+    assert "p@ss-word" in found and "p%40ss-word" in found  # as written in the URL, and decoded
+    assert "/root" not in found
+
+
+def test_nothing_secret_is_found_in_plain_settings() -> None:
+    plain = BotSettings(_env_file=None, telegram_bot_token=TOKEN, redis_url="redis://redis:6379/0")  # type: ignore[call-arg]
+    assert secrets_of(plain, {}) == [TOKEN]
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        ("redis://:pw@host:6379/0", [":pw", "pw"]),
+        ("redis://user:pass%2Fword@host/0", ["user:pass%2Fword", "pass%2Fword", "user:pass/word", "pass/word"]),
+        ("rediss://host:6380/0?password=qs-secret", ["qs-secret"]),
+        ("http://host:4416", []),
+        ("not a url", []),
+    ],
+)
+def test_url_credentials(url: str, secrets: list[str]) -> None:
+    assert set(url_credentials(url)) == set(secrets)
+
+
+def test_every_configured_secret_is_scrubbed_end_to_end() -> None:
+    settings = all_secret_settings()
+    stream = io.StringIO()
+    with isolated_root() as root:
+        root.addHandler(logging.StreamHandler(stream))
+        root.setLevel(logging.INFO)
+        setup_logging(secrets_of(settings, {"TELEGRAM_API_HASH": API_HASH}))
+        log = logging.getLogger("bot.some.module")
+        log.warning("redis down: %s", settings.redis_url)
+        log.warning("yt-dlp: Unable to connect to proxy %s", settings.ytdlp_proxy)
+        log.warning("settings: %r", settings)
+        log.error("api hash %s, token %s, spotify %s", API_HASH, TOKEN, SPOTIFY_SECRET)
+    text = stream.getvalue()
+    for secret in (TOKEN, SPOTIFY_SECRET, REDIS_PASSWORD, PROXY_PASSWORD, API_HASH, "p%40ss-word"):
+        assert secret not in text, secret
+    assert "socks5://proxyuser:[REDACTED]@10.0.0.1:1080" in text or "socks5://[REDACTED]@10.0.0.1:1080" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("connecting to redis://:pw@10.0.0.5:6379/0", f"connecting to redis://:{REDACTED}@10.0.0.5:6379/0"),
+        ("proxy socks5h://bob:x@p:1080 failed", f"proxy socks5h://bob:{REDACTED}@p:1080 failed"),
+        (
+            "GET https://a:b@example.com/x and http://c:d@e/f",
+            f"GET https://a:{REDACTED}@example.com/x and http://c:{REDACTED}@e/f",
+        ),
+        ("redis://redis:6379/0 is fine", "redis://redis:6379/0 is fine"),
+        ("http://host:8080/path?q=1", "http://host:8080/path?q=1"),
+        ("mail me: bob@example.com at 12:30", "mail me: bob@example.com at 12:30"),
+    ],
+)
+def test_passwords_in_any_url_are_scrubbed_whatever_their_length(line: str, expected: str) -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, line, None, None)
+    RedactSecrets([]).filter(record)
+    assert record.getMessage() == expected

@@ -12,7 +12,15 @@ from yt_dlp.utils import DownloadError
 from pipeline.errors import ConfigurationError, RateLimited, SourceBlocked, TransientError, Unavailable
 from pipeline.settings import PipelineSettings
 from pipeline.sources.youtube import error_from_download_error
-from pipeline.ytdlp import COOKIES_COPY, classify_ytdlp_error, from_download_error, http_status, private_cookies
+from pipeline.ytdlp import (
+    COOKIES_COPY,
+    classify_ytdlp_error,
+    cookies_problem,
+    from_download_error,
+    http_status,
+    private_cookies,
+    ytdlp_warnings,
+)
 
 
 @pytest.mark.parametrize(
@@ -117,10 +125,26 @@ def test_the_copy_is_private_and_equal(tmp_path: Path) -> None:
     assert original.read_text() == "# Netscape HTTP Cookie File\n"
 
 
-def test_an_unreadable_cookies_file_is_a_configuration_error(tmp_path: Path) -> None:
+def test_an_absent_cookies_file_means_no_cookies_and_a_warning(tmp_path: Path) -> None:
+    """A Docker mount not made yet must not crash-loop the bot: it runs without cookies and says so."""
+    config = settings_with(tmp_path / "not-there.txt")  # settings accept it
+    assert private_cookies(config, tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+    problem = cookies_problem(config)
+    assert problem is not None and "not-there.txt" in problem and "without cookies" in problem
+    assert any("not-there.txt" in warning for warning in ytdlp_warnings(config))
+
+
+def test_a_present_cookies_file_raises_no_warning(tmp_path: Path) -> None:
     original = tmp_path / "mine.txt"
-    original.write_text("x")
-    config = settings_with(original)
-    original.unlink()  # gone after start-up, when settings checked it
+    original.write_text("# Netscape HTTP Cookie File\n")
+    assert cookies_problem(settings_with(original)) is None
+    assert cookies_problem(settings_with(None)) is None
+
+
+def test_an_unreadable_cookies_file_is_a_configuration_error(tmp_path: Path) -> None:
+    original = tmp_path / "mine"
+    original.mkdir()  # exists, but cannot be copied (root may read any file, so a folder stands in)
     with pytest.raises(ConfigurationError, match="YTDLP_COOKIES_FILE"):
-        private_cookies(config, tmp_path)
+        private_cookies(settings_with(original), tmp_path / "job")
+    assert "is not a file" in (cookies_problem(settings_with(original)) or "")

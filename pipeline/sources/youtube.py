@@ -19,7 +19,7 @@ from yt_dlp.utils import DownloadError
 from pipeline.errors import PipelineError, TransientError, Unavailable
 from pipeline.models import Candidate, Track
 from pipeline.settings import PipelineSettings
-from pipeline.ytdlp import from_download_error, private_cookies
+from pipeline.ytdlp import base_options, from_download_error, private_cookies
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,13 @@ def search_query(track: Track) -> str:
 
 def ydl_options(settings: PipelineSettings, cookie_copy: Path | None) -> dict[str, Any]:
     """yt-dlp options for a search; `cookie_copy` is this call's own copy of the cookies file."""
-    options: dict[str, Any] = {
-        "quiet": True,
+    return {
+        **base_options(settings, cookie_copy),
         "no_warnings": True,
-        "noprogress": True,
         "skip_download": True,
         "extract_flat": "in_playlist",
-        "socket_timeout": settings.http_timeout,
         "logger": log,
     }
-    if settings.ytdlp_proxy:
-        options["proxy"] = settings.ytdlp_proxy
-    if cookie_copy is not None:
-        options["cookiefile"] = str(cookie_copy)
-    return options
 
 
 def candidates_from_search(info: Mapping[str, Any] | None) -> list[Candidate]:

@@ -39,7 +39,7 @@ def main() -> int:
         worker = dramatiq.Worker(rt.broker, worker_threads=settings.inprocess_workers)
         worker.start()
     try:
-        run(app)
+        run(app, settings)
     except InvalidToken:
         print("error: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
         return 2

@@ -9,12 +9,14 @@ STATE_TIMEOUT seconds while Redis is down; /help and /start need none and always
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 from telegram import LinkPreviewOptions, Message, Update
@@ -24,19 +26,30 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.access import RefusalLimiter
+from bot.activity import Activity
 from bot.chat_sender import CANCEL_PREFIX, cancel_keyboard
 from bot.pacing import ChatPacer
 from bot.progress import render_progress, render_status_line
 from bot.request_store import RequestStore
 from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_id
 from bot.settings import BotSettings
+from bot.stats import Operations, render_stats
+from pipeline.errors import PipelineError
+from pipeline.frontend import resolve_collection
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
+from pipeline.metadata import SpotifyMetadata
+from pipeline.models import Collection
+from pipeline.ytdlp import ytdlp_release_age_days, ytdlp_version
+
+if TYPE_CHECKING:
+    from bot.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
-OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel"})
+OWN_COMMANDS = frozenset({"/start", "/help", "/status", "/cancel", "/stats", "/uncache"})
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+UNCACHE_TIMEOUT = 120.0  # reading an album or playlist from Spotify for /uncache
 
 
 class StateUnavailable(Exception):
@@ -59,12 +72,16 @@ class Handlers:
     pacer: ChatPacer
     enqueue_resolve: Callable[[str], None]  # synchronous (the broker's client): called in a thread
     refusals: RefusalLimiter = field(default_factory=RefusalLimiter)
+    activity: Activity | None = None
+    delivery: Delivery | None = None  # set once the application runs (post_init)
+    _metadata: SpotifyMetadata | None = None
 
     # --- access (group -1: before every other handler) ----------------------------------------------
     async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Let allowed users through; refuse others (rate-limited) and stop the update here."""
         user = update.effective_user
-        if self.settings.allowed_users.allows(user.id if user else None):
+        user_id = user.id if user else None
+        if self.settings.allowed_users.allows(user_id) or self.settings.admin_users.allows(user_id):
             return
         if update.callback_query is not None:
             await update.callback_query.answer(texts.refusal(update.callback_query.from_user.id)[:200], show_alert=True)
@@ -162,6 +179,76 @@ class Handlers:
             cancelled = meta is not None and await self.store.cancel(rid)
         await query.answer(texts.CANCELLING if cancelled else texts.BUTTON_EXPIRED)
 
+    # --- admin commands -----------------------------------------------------------------------------
+    async def _admin(self, update: Update) -> Message | None:
+        """The message of an admin's command; others get a short refusal (and None)."""
+        message, user = update.effective_message, update.effective_user
+        if message is None:
+            return None
+        if user is None or not self.settings.admin_users.allows(user.id):
+            await self._reply(message, texts.ADMIN_ONLY)
+            return None
+        return message
+
+    async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = await self._admin(update)
+        if message is None or self.activity is None:
+            return
+        delivery = self.delivery
+        async with state_access():
+            day = await self.activity.last_day()
+            cached = await self.store.count_uploads()
+        version = ytdlp_version()
+        ops = Operations(
+            cache_entries=cached,
+            queue_depth=delivery.queue_depth() if delivery else 0,
+            workers=delivery.workers if delivery else 0,
+            worker_threads=delivery.capacity if delivery else 0,
+            ytdlp_version=version,
+            ytdlp_age_days=ytdlp_release_age_days(version, datetime.date.today()),
+        )
+        await self._reply(message, render_stats(day, ops)[:4096])
+
+    async def uncache(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Forget the cached uploads of a track, album or playlist: its songs are fetched afresh next time."""
+        message = await self._admin(update)
+        if message is None:
+            return
+        links = [
+            link for link in parse_links(" ".join(context.args or []), limit=1) if not isinstance(link, RejectedLink)
+        ]
+        if not links:
+            await self._reply(message, texts.UNCACHE_USAGE)
+            return
+        link = links[0]
+        try:
+            if isinstance(link, SpotifyRef) and link.kind == "track":
+                ids = [link.id]
+            else:
+                collection = await asyncio.wait_for(asyncio.to_thread(self._collection, link), UNCACHE_TIMEOUT)
+                ids = [track.spotify_id for track in collection.tracks]
+        except PipelineError as error:
+            await self._reply(message, texts.uncache_unreadable(error.reason))
+            return
+        except TimeoutError:
+            await self._reply(message, texts.uncache_unreadable("Spotify took too long to answer"))
+            return
+        async with state_access():
+            forgotten = await self.store.drop_uploads(self.settings.audio_settings_key, ids)
+        log.info(
+            "admin %s forgot %d cached upload(s) of %s",
+            update.effective_user.id if update.effective_user else None,
+            forgotten,
+            link.url,
+        )
+        await self._reply(message, texts.uncached(forgotten, len(ids)))
+
+    def _collection(self, link: SpotifyRef | ShortLink) -> Collection:
+        """Runs in a thread: the link's tracks, read from Spotify like a worker does."""
+        if self._metadata is None:
+            self._metadata = SpotifyMetadata(self.settings)
+        return resolve_collection(link, self.settings, self._metadata)
+
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed(message, context.bot.username):
@@ -197,9 +284,9 @@ class Handlers:
         if room < len(accepted):
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
-            await self._start_request(message, link.url)
+            await self._start_request(message, link.url, link.kind if isinstance(link, SpotifyRef) else "shortlink")
 
-    async def _start_request(self, message: Message, link: str) -> None:
+    async def _start_request(self, message: Message, link: str, kind: str) -> None:
         """Answer at once with the progress message, then record the request and queue its resolution.
 
         The state is written after the reply so the delivery never sees a request without its progress
@@ -234,6 +321,8 @@ class Handlers:
             if sent is not None:
                 await self._quietly(sent.edit_text(texts.STORAGE_DOWN))
             raise
+        if self.activity is not None:
+            self.activity.received(kind)
         try:
             await asyncio.wait_for(asyncio.to_thread(self.enqueue_resolve, meta.id), STATE_TIMEOUT)
         except Exception as error:  # the queue is unreachable: say so rather than leave the request "reading"

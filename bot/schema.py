@@ -9,6 +9,7 @@ Keys (all under `spotbot:`; every key has a TTL):
                        the bot wakes on it instead of polling
 - `cache:<audio>:<spotify id>`  a Telegram upload that can be re-sent by file_id
 - `workers`            hash: worker id → {"threads", "seen"}: live worker capacity for the scheduler
+- `stats:<hour>`       hash: the hour's counts for /stats (`bot.stats`, `bot.activity`), kept 25 h
 
 Pure helpers only: the stores do the I/O.
 """

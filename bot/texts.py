@@ -19,6 +19,11 @@ BUTTON_NOT_YOURS = "Only the person who sent this link can cancel it."
 BUTTON_INVALID = "This button is no longer valid."
 CANCELLING = "Cancelling…"
 QUEUE_DOWN = "the job queue is unavailable right now; please send the link again in a minute"
+ADMIN_ONLY = "Sorry, that command is only for this bot's admins."
+UNCACHE_USAGE = (
+    "Usage: /uncache <Spotify link> — forgets the cached files of that track, album or playlist, so they are "
+    "downloaded again next time."
+)
 STORAGE_DOWN = "I can't reach my storage right now, so I can't do that. Please try again in a minute."
 
 
@@ -48,3 +53,12 @@ def rejected(lines: list[tuple[str, str]]) -> str:
     body = "\n".join(f"• {text} — {reason}" for text, reason in lines[:20])
     more = f"\n… and {len(lines) - 20} more" if len(lines) > 20 else ""
     return f"I can't use {'this link' if len(lines) == 1 else 'these links'}:\n{body}{more}"
+
+
+def uncache_unreadable(reason: str) -> str:
+    return f"I can't read that link: {reason}"
+
+
+def uncached(forgotten: int, tracks: int) -> str:
+    songs = "1 track" if tracks == 1 else f"{tracks} tracks"
+    return f"Forgot {forgotten} cached file(s) of {songs}; they will be downloaded again next time."

@@ -9,6 +9,7 @@ retry later (`RateLimited`).
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 from pathlib import Path
@@ -26,7 +27,15 @@ from pipeline.errors import (
 )
 from pipeline.settings import PipelineSettings
 
-__all__ = ["COOKIES_COPY", "classify_ytdlp_error", "from_download_error", "http_status", "private_cookies"]
+__all__ = [
+    "COOKIES_COPY",
+    "classify_ytdlp_error",
+    "from_download_error",
+    "http_status",
+    "private_cookies",
+    "ytdlp_release_age_days",
+    "ytdlp_version",
+]
 
 COOKIES_COPY: Final = "cookies.txt"
 
@@ -119,3 +128,22 @@ def private_cookies(settings: PipelineSettings, directory: Path) -> Path | None:
     except OSError as error:
         raise ConfigurationError("cannot read YTDLP_COOKIES_FILE", detail=str(error)) from None
     return copy
+
+
+def ytdlp_version() -> str:
+    from yt_dlp.version import __version__
+
+    return __version__
+
+
+def ytdlp_release_age_days(version: str, today: datetime.date) -> int | None:
+    """Days since the release `version` names (yt-dlp's versions are dates: 2026.10.26, 2026.10.26.1, nightly
+    2026.10.26.232512); None when it names no date."""
+    match = re.match(r"(\d{4})\.(\d{1,2})\.(\d{1,2})", version)
+    if match is None:
+        return None
+    try:
+        released = datetime.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+    return (today - released).days

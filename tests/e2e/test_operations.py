@@ -184,13 +184,16 @@ def test_admin_commands(ops: E2E) -> None:
     album = ops.spotify.add_album("Two Sides", "Band", album_titles)
     ops.system.start_worker()
     ops.system.start_bot()
-    ops.telegram.wait_for(lambda: ops.telegram.commands(), timeout=30, message="setMyCommands")
+
+    def admin_scope() -> list[dict]:
+        calls = ops.telegram.calls_to("setMyCommands")
+        return [c.params for c in calls if (c.params.get("scope") or {}).get("chat_id") == USER]
+
+    [admin] = ops.telegram.wait_for(admin_scope, timeout=30, message="the admin's command list")
+    assert admin["scope"]["type"] == "chat"
+    assert {"stats", "uncache", "help"} <= {c["command"] for c in admin["commands"]}
     public = [c["command"] for c in ops.telegram.commands()]
-    assert "stats" not in public and "uncache" not in public
-    admin_scope = [
-        c for c in ops.telegram.calls_to("setMyCommands") if (c.params.get("scope") or {}).get("chat_id") == USER
-    ]
-    assert admin_scope and {"stats", "uncache"} <= {c["command"] for c in admin_scope[-1].params["commands"]}
+    assert "help" in public and "stats" not in public and "uncache" not in public
 
     ops.send(f"https://open.spotify.com/track/{found}")
     ops.wait_audios(1)

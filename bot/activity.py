@@ -62,12 +62,12 @@ class Activity:
         self._count(counts)
 
     def _count(self, counts: Counter[str]) -> None:
-        task = asyncio.get_running_loop().create_task(self._write(counts))
+        """Add `counts` to the bucket of this hour (the hour it happened, whenever the write gets through)."""
+        task = asyncio.get_running_loop().create_task(self._write(stats_key(hour_of(self.clock())), counts))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, counts: Counter[str]) -> None:
-        name = stats_key(hour_of(self.clock()))
+    async def _write(self, name: str, counts: Counter[str]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for field, amount in counts.items():

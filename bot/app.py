@@ -107,8 +107,11 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
         await app.bot.set_my_commands(COMMANDS)
         await set_admin_commands(app, settings)
         if settings.metrics_port:
-            metrics.serve(settings.metrics_port, settings.metrics_listen)
-            log.info("metrics at http://%s:%d/metrics", settings.metrics_listen, settings.metrics_port)
+            try:
+                metrics.serve(settings.metrics_port, settings.metrics_listen)
+                log.info("metrics at http://%s:%d/metrics", settings.metrics_listen, settings.metrics_port)
+            except OSError as error:  # the bot matters more than its metrics
+                log.error("cannot serve metrics on METRICS_PORT %d: %s", settings.metrics_port, error)
         log.info("bot @%s is up", app.bot.username)
 
     async def post_stop(app: Application) -> None:

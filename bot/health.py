@@ -121,20 +121,21 @@ class WorkerBeat:
 
     def __init__(self, directory: Path, host: str | None = None, pid: int | None = None) -> None:
         self.directory = directory
+        self.host = host or socket.gethostname()
         self.pid = pid or os.getpid()
-        self.path = directory / f"{host_prefix(host)}{self.pid}.json"
+        self.path = directory / f"{host_prefix(self.host)}{self.pid}.json"
 
     def stamp(self, now: float | None = None) -> None:
-        write_beat(self.path, {"pid": self.pid, "at": time.time() if now is None else now})
+        write_beat(self.path, {"host": self.host, "pid": self.pid, "at": time.time() if now is None else now})
 
     def clear_leftovers(self, max_age: float, now: float | None = None) -> None:
         """At boot: drop this host's files of processes that are gone or long silent (a previous run of the
         container); live siblings beat every few seconds and write theirs again at once."""
         now = time.time() if now is None else now
-        for path in self.directory.glob(f"{host_prefix()}*.json"):
-            if path == self.path:
-                continue
+        for path in self.directory.glob(f"{host_prefix(self.host)}*.json"):
             beat = read_beat(path) or {}
+            if path == self.path or beat.get("host", self.host) != self.host:
+                continue
             pid = beat.get("pid")
             if now - float(beat.get("at") or 0) > max_age or not (
                 isinstance(pid, int) and pid > 0 and process_alive(pid)
@@ -174,5 +175,8 @@ class BotBeat:
             await asyncio.sleep(self.interval)
 
 
-def host_worker_beats(directory: Path) -> list[Beat]:
-    return [beat for path in sorted(directory.glob(f"{host_prefix()}*.json")) if (beat := read_beat(path))]
+def host_worker_beats(directory: Path, host: str | None = None) -> list[Beat]:
+    """The heartbeats of this host's worker processes (a container's hostname is its own)."""
+    host = host or socket.gethostname()
+    beats = (read_beat(path) for path in sorted(directory.glob(f"{host_prefix(host)}*.json")))
+    return [beat for beat in beats if beat is not None and beat.get("host") == host]

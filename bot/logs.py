@@ -74,7 +74,7 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
 
 def secrets_of(settings: object) -> list[str]:
     values = []
-    for name in ("telegram_bot_token", "spotify_client_secret"):
+    for name in ("telegram_bot_token", "spotify_client_secret", "webhook_secret"):
         value = getattr(settings, name, None)
         if value is not None:
             values.append(value.get_secret_value())

@@ -87,6 +87,7 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
     activity = Activity(store.redis)
     handlers = Handlers(settings, store, pacer, enqueue.resolve, activity=activity)
     running: list[asyncio.Task[None]] = []
+    beating: list[asyncio.Task[None]] = []  # the heartbeat: runs until cancelled
 
     async def post_init(app: Application) -> None:
         delivery = Delivery(
@@ -103,7 +104,7 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
         handlers.delivery = delivery
         running.append(asyncio.create_task(delivery.run(), name="delivery"))
         receiving = (lambda: bool(app.updater and app.updater.running)) if settings.webhook_url else None
-        running.append(asyncio.create_task(beat.run(lambda: delivery.alive_at, receiving), name="heartbeat"))
+        beating.append(asyncio.create_task(beat.run(lambda: delivery.alive_at, receiving), name="heartbeat"))
         await app.bot.set_my_commands(COMMANDS)
         await set_admin_commands(app, settings)
         if settings.metrics_port:
@@ -118,9 +119,9 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
         delivery: Delivery | None = app.bot_data.get("delivery")
         if delivery:
             delivery.stop()
-            for task in running[1:]:  # the heartbeat: it runs until cancelled
+            for task in beating:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*running, *beating, return_exceptions=True)
             await delivery.store.redis.aclose()
 
     app = builder.post_init(post_init).post_stop(post_stop).build()

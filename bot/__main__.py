@@ -13,7 +13,7 @@ import dramatiq
 from telegram.error import InvalidToken, NetworkError
 
 from bot import runtime
-from bot.app import build_application, run
+from bot.app import WebhookUnavailable, build_application, run
 from bot.logs import secrets_of, setup_logging
 from bot.settings import BotSettings
 from pipeline.errors import ConfigurationError
@@ -42,6 +42,9 @@ def main() -> int:
         run(app, settings)
     except InvalidToken:
         print("error: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return 2
+    except WebhookUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except NetworkError as error:
         print(f"error: cannot reach the Telegram Bot API at {settings.telegram_api_url}: {error}", file=sys.stderr)

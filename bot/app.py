@@ -116,7 +116,8 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
         log.info("bot @%s is up", app.bot.username)
 
     async def post_stop(app: Application) -> None:
-        delivery: Delivery | None = app.bot_data.get("delivery")
+        """Stop our tasks; also after a failed start (post_shutdown: PTB calls post_stop only after running)."""
+        delivery: Delivery | None = app.bot_data.pop("delivery", None)
         if delivery:
             delivery.stop()
             for task in beating:
@@ -124,7 +125,7 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
             await asyncio.gather(*running, *beating, return_exceptions=True)
             await delivery.store.redis.aclose()
 
-    app = builder.post_init(post_init).post_stop(post_stop).build()
+    app = builder.post_init(post_init).post_stop(post_stop).post_shutdown(post_stop).build()
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     app.add_handler(CommandHandler(["start", "help"], handlers.help))
     app.add_handler(CommandHandler("status", handlers.status))
@@ -166,6 +167,10 @@ def poll_timeout(settings: BotSettings) -> int:
     return int(max(1, min(10, settings.health_max_age / 3)))
 
 
+class WebhookUnavailable(Exception):
+    """The webhook server cannot listen (the port is taken, the address is not this machine's)."""
+
+
 def run(app: Application, settings: BotSettings) -> None:
     """Long polling (the default), or a webhook server when WEBHOOK_URL is set."""
     if not settings.webhook_url:
@@ -175,11 +180,17 @@ def run(app: Application, settings: BotSettings) -> None:
     log.info(
         "webhook mode: listening on %s:%d for %s", settings.webhook_listen, settings.webhook_port, settings.webhook_url
     )
-    app.run_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-        webhook_url=settings.webhook_url,
-        secret_token=secret,
-        allowed_updates=Update.ALL_TYPES,
-    )
+    try:
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    except OSError as error:  # raised by the server's bind; Telegram's own failures are TelegramErrors
+        where = f"{settings.webhook_listen}:{settings.webhook_port}"
+        raise WebhookUnavailable(
+            f"cannot listen on WEBHOOK_LISTEN:WEBHOOK_PORT {where}: {error.strerror or error}"
+        ) from None

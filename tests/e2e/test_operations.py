@@ -281,3 +281,20 @@ def test_webhook_mode(tmp_path: Path, redis_proc, fake_spotify: FakeSpotify) -> 
         assert not e2e.telegram.calls_to("getUpdates"), "no polling in webhook mode"
         eventually(lambda: healthy(e2e), "the healthcheck passes in webhook mode")
         assert secret not in e2e.system.all_logs()
+
+
+def test_a_taken_webhook_port_is_one_clear_line(tmp_path: Path, redis_proc, fake_spotify: FakeSpotify) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"WEBHOOK_URL": f"http://127.0.0.1:{port}/hook", "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port)}
+        url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
+        with running_e2e(tmp_path, url, fake_spotify, **env) as e2e:
+            bot = e2e.system.start_bot()
+            assert bot.popen is not None and bot.popen.wait(60) == 2
+            log = bot.log()
+    assert f"error: cannot listen on WEBHOOK_LISTEN:WEBHOOK_PORT 127.0.0.1:{port}: Address already in use" in log
+    assert "Traceback" not in log

@@ -123,6 +123,7 @@ def build_application(settings: BotSettings, rt: Runtime) -> Application:
             for task in beating:
                 task.cancel()
             await asyncio.gather(*running, *beating, return_exceptions=True)
+            beat.remove()
             await delivery.store.redis.aclose()
 
     app = builder.post_init(post_init).post_stop(post_stop).post_shutdown(post_stop).build()

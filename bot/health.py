@@ -162,6 +162,11 @@ class BotBeat:
     def write(self, delivery_at: float) -> None:
         write_beat(self.path, {"at": time.time(), "updates": self.updates, "delivery": delivery_at})
 
+    def remove(self) -> None:
+        """A clean stop signs off (the check then says the bot is not running, rather than frozen)."""
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
     async def run(self, delivery_at: Callable[[], float], receiving: Callable[[], bool] | None = None) -> None:
         """Write the file every `interval` until cancelled. `receiving`: webhook mode's proof of the updates
         half (no getUpdates round trips there), asked on each beat."""

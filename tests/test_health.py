@@ -63,6 +63,8 @@ def test_the_bot_beat_writes_both_halves(tmp_path: Path) -> None:
     beat.updates_seen()
     beat.write(delivery_at=NOW)
     assert health.read_beat(beat.path)["updates"] > 0  # type: ignore[index]
+    beat.remove()  # a clean stop
+    assert bot_problem(health.read_beat(beat.path), NOW, 30) == "no heartbeat yet (is the bot running?)"
 
 
 def test_in_webhook_mode_the_running_webhook_server_is_the_proof_of_updates(tmp_path: Path) -> None:

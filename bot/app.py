@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,16 +52,18 @@ GET_UPDATES_READ_TIMEOUT = 40.0
 
 
 class StampingRequest(HTTPXRequest):
-    """The getUpdates connection: each round trip Telegram answered is proof that polling is alive (bot.health)."""
+    """The getUpdates connection: each round trip Telegram answered with updates (or none yet) is proof that
+    polling works (bot.health); a refusal (409: another instance polls, 401) is not."""
 
-    def __init__(self, on_answer: Any, **kwargs: Any) -> None:
+    def __init__(self, on_answer: Callable[[], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._on_answer = on_answer
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
-        answer = await super().do_request(*args, **kwargs)
-        self._on_answer()
-        return answer
+        status, payload = await super().do_request(*args, **kwargs)
+        if status == HTTPStatus.OK:
+            self._on_answer()
+        return status, payload
 
 
 def build_application(settings: BotSettings, rt: Runtime) -> Application:

@@ -141,3 +141,14 @@ def test_the_healthcheck_command_says_what_is_wrong_in_one_line(tmp_path: Path) 
     assert check("--worker").returncode == 1
     WorkerBeat(health.health_dir(tmp_path)).stamp()
     assert check("--worker").returncode == 0
+
+
+@pytest.mark.parametrize("max_age", [3, 6, 30, 300])
+def test_an_idle_bot_still_polls_often_enough_to_prove_it(max_age: float) -> None:
+    """getUpdates' long poll returns at least every poll_timeout seconds even with nothing to say."""
+    from bot.app import poll_timeout
+    from bot.settings import BotSettings
+
+    settings = BotSettings(telegram_bot_token="1:x", health_max_age=max_age)  # type: ignore[call-arg]
+    assert 1 <= poll_timeout(settings) <= 10
+    assert poll_timeout(settings) * 2 < max_age

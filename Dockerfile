@@ -39,7 +39,8 @@ COPY bot/ bot/
 # mount a volume there shared by the bot and the workers (see docker-compose.yml).
 USER 10001:10001
 
-# Exits 0 when Redis answers (and at once in all-in-one mode, where there is no Redis).
-HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["python", "-m", "bot.healthcheck"]
+# Exits 0 while the bot's heartbeat is fresh (polling and delivery alive); workers: `bot.healthcheck --worker`
+# (docker-compose.yml). A frozen bot is unhealthy within HEALTH_MAX_AGE (30 s) + 2 × 10 s.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=2 CMD ["python", "-m", "bot.healthcheck"]
 
 CMD ["python", "-m", "bot"]

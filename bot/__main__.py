@@ -13,7 +13,7 @@ import dramatiq
 from telegram.error import InvalidToken, NetworkError
 
 from bot import runtime
-from bot.app import build_application, run
+from bot.app import WebhookUnavailable, build_application, run
 from bot.logs import secrets_of, setup_logging
 from bot.preflight import check_telegram
 from bot.settings import BotSettings
@@ -46,9 +46,12 @@ def main() -> int:
         worker = dramatiq.Worker(rt.broker, worker_threads=settings.inprocess_workers)
         worker.start()
     try:
-        run(app)
+        run(app, settings)
     except InvalidToken:
         print("error: Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)", file=sys.stderr)
+        return 2
+    except WebhookUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except NetworkError as error:
         print(f"error: cannot reach the Telegram Bot API at {settings.telegram_api_url}: {error}", file=sys.stderr)

@@ -232,6 +232,8 @@ class ChatSender:
             await self._telegram_failed(error, f"request {view.rid} track {index}")
             return
         pacer.sent(self.chat_id)
+        if delivery.activity is not None:
+            delivery.activity.delivered(cached=bool(state.file_id), seconds=time.time() - view.snapshot.meta.created_at)
         file_id = message.audio.file_id if message.audio else state.file_id
         view.unrecorded[index] = file_id
         await self._record_sent(view, index, file_id)

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from telegram import Bot
 
 from bot import schema
+from bot.activity import Activity
 from bot.chat_sender import ChatSender
 from bot.lifecycle import RequestStatus, TrackStatus
 from bot.pacing import ChatPacer
@@ -67,6 +68,7 @@ class Delivery:
         *,
         limits: Limits,
         all_in_one: bool = False,
+        activity: Activity | None = None,
     ) -> None:
         self.bot = bot
         self.store = store
@@ -75,6 +77,9 @@ class Delivery:
         self.pacer = pacer
         self.limits = limits
         self.all_in_one = all_in_one
+        self.activity = activity
+        self.alive_at = 0.0  # the last time the events loop read Redis (bot.health)
+        self.workers = 0  # live worker processes
         self.work_area = WorkArea(settings.download_dir)
         self.views: dict[str, RequestView] = {}
         self.senders: dict[int, ChatSender] = {}
@@ -116,6 +121,7 @@ class Delivery:
                     position = await self.store.last_event_id()
                     await self.reconcile()
                 position, events = await self.store.events(position, EVENT_BLOCK_MS)
+                self.alive_at = time.time()
                 if failures:
                     log.info("storage reachable again: delivery resumes")
                 failures = 0
@@ -240,6 +246,8 @@ class Delivery:
     async def close(self, view: RequestView) -> None:
         """The request is final and its summary shown: stop tracking it and remove its files."""
         await self.store.close(view.snapshot.meta)
+        if self.activity is not None:
+            self.activity.closed(view.snapshot)
         await asyncio.to_thread(self.work_area.remove_request, view.rid)
         self.views.pop(view.rid, None)
         if not self.chat_views(view.chat_id):  # its sender ends by itself: don't keep it around
@@ -262,6 +270,13 @@ class Delivery:
             view.snapshot.status = RequestStatus.CANCELLED
             view.progress_broken = True
             view.final_shown = True
+
+    def queue_depth(self) -> int:
+        """Tracks of open requests waiting for a worker: not yet queued (fair share), or in Dramatiq's queue."""
+        waiting = (TrackStatus.PENDING, TrackStatus.QUEUED, TrackStatus.RETRYING)
+        return sum(
+            view.snapshot.count(*waiting) for view in self.views.values() if view.status == RequestStatus.RUNNING
+        )
 
     # --- maintenance ------------------------------------------------------------------------------
     async def _maintain(self) -> None:
@@ -287,7 +302,10 @@ class Delivery:
             await self._pause(CAPACITY_SECONDS)
 
     async def _refresh_capacity(self) -> None:
-        capacity = await self.store.worker_threads(time.time(), STALE_AFTER_SECONDS)
+        self.workers, capacity = await self.store.live_workers(time.time(), STALE_AFTER_SECONDS)
+        if self.activity is not None:
+            self.activity.metrics.worker_threads.set(capacity)
+            self.activity.metrics.queue_depth.set(self.queue_depth())
         if capacity != self.capacity:
             log.info("worker capacity: %d thread(s)", capacity)
             self.capacity = capacity

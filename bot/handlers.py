@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.exceptions import RedisError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
@@ -25,6 +25,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.access import RefusalLimiter
+from bot.activity import Activity
 from bot.chat_sender import CANCEL_PREFIX, cancel_keyboard
 from bot.pacing import ChatPacer
 from bot.progress import render_progress, render_status_line
@@ -33,21 +34,29 @@ from bot.requests import REQUEST_ID, RequestMeta, RequestSnapshot, new_request_i
 from bot.search import CALLBACK_SEARCH, SearchResults, request_link, results_keyboard, search_words
 from bot.settings import BotSettings
 from bot.spotify_accounts import SpotifyAccounts
+from bot.stats import Operations, render_stats
 from pipeline.errors import PermanentError, PipelineError, TransientError
+from pipeline.frontend import resolve_collection
 from pipeline.links import RejectedLink, ShortLink, SpotifyRef, parse_links
-from pipeline.models import PlaylistSummary, Track
+from pipeline.metadata import SpotifyMetadata
+from pipeline.models import Collection, PlaylistSummary, Track
 from pipeline.spotify_api import AccessRefused
 from pipeline.spotify_auth import BadLoginAnswer, LoginAnswer, parse_login_answer
 from pipeline.track_search import RESULTS, button_label, normalize_query
 from pipeline.ytdlp_age import installed_ytdlp_age
+
+if TYPE_CHECKING:
+    from bot.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CANCEL = re.compile(re.escape(CANCEL_PREFIX) + f"({REQUEST_ID.pattern})")
 OWN_COMMANDS = frozenset(
     {"/start", "/help", "/status", "/cancel", "/login", "/logout", "/liked", "/playlists", "/search"}
+    | {"/stats", "/uncache"}
 )
 STATE_TIMEOUT = 1.5  # seconds a command waits for Redis before saying it is unreachable
+UNCACHE_TIMEOUT = 120.0  # reading an album or playlist from Spotify for /uncache
 SEARCH_CALLS = 2  # a search is one HTTP call (Spotify: plus a token): it may take this many HTTP_TIMEOUTs
 PLAYLIST_PREFIX = "pl:"  # + playlist id + ":" + the asker's user id: at most 48 bytes of the 64 allowed
 CALLBACK_PLAYLIST = re.compile(re.escape(PLAYLIST_PREFIX) + r"([0-9A-Za-z]{22}):([0-9]{1,20})")
@@ -91,12 +100,16 @@ class Handlers:
     accounts: SpotifyAccounts | None = None  # people's own Spotify logins (synchronous: called in a thread)
     # Synchronous (spotipy, ytmusicapi): called in a thread. None: text is not searched.
     search_tracks: Callable[[str], list[Track]] | None = None
+    activity: Activity | None = None
+    delivery: Delivery | None = None  # set once the application runs (post_init)
+    _metadata: SpotifyMetadata | None = None
 
     # --- access (group -1: before every other handler) ----------------------------------------------
     async def guard(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Let allowed users through; refuse others (rate-limited) and stop the update here."""
         user = update.effective_user
-        if self.settings.allowed_users.allows(user.id if user else None):
+        user_id = user.id if user else None
+        if self.settings.allowed_users.allows(user_id) or self.settings.admin_users.allows(user_id):
             return
         if update.callback_query is not None:
             await update.callback_query.answer(texts.refusal(update.callback_query.from_user.id)[:200], show_alert=True)
@@ -196,6 +209,76 @@ class Handlers:
             cancelled = meta is not None and await self.store.cancel(rid)
         await query.answer(texts.CANCELLING if cancelled else texts.BUTTON_EXPIRED)
 
+    # --- admin commands -----------------------------------------------------------------------------
+    async def _admin(self, update: Update) -> Message | None:
+        """The message of an admin's command; others get a short refusal (and None)."""
+        message, user = update.effective_message, update.effective_user
+        if message is None:
+            return None
+        if user is None or not self.settings.admin_users.allows(user.id):
+            await self._reply(message, texts.ADMIN_ONLY)
+            return None
+        return message
+
+    async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = await self._admin(update)
+        if message is None or self.activity is None:
+            return
+        delivery = self.delivery
+        async with state_access():
+            day = await self.activity.last_day()
+            cached = await self.store.count_uploads()
+        ytdlp = installed_ytdlp_age(self.settings.ytdlp_max_age_days)
+        ops = Operations(
+            cache_entries=cached,
+            queue_depth=delivery.queue_depth() if delivery else 0,
+            workers=delivery.workers if delivery else 0,
+            worker_threads=delivery.capacity if delivery else 0,
+            ytdlp_version=ytdlp.version,
+            ytdlp_age_days=ytdlp.age_days,
+        )
+        await self._reply(message, render_stats(day, ops)[:4096])
+
+    async def uncache(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Forget the cached uploads of a track, album or playlist: its songs are fetched afresh next time."""
+        message = await self._admin(update)
+        if message is None:
+            return
+        links = [
+            link for link in parse_links(" ".join(context.args or []), limit=1) if not isinstance(link, RejectedLink)
+        ]
+        if not links:
+            await self._reply(message, texts.UNCACHE_USAGE)
+            return
+        link = links[0]
+        try:
+            if isinstance(link, SpotifyRef) and link.kind == "track":
+                ids = [link.id]
+            else:
+                collection = await asyncio.wait_for(asyncio.to_thread(self._collection, link), UNCACHE_TIMEOUT)
+                ids = [track.spotify_id for track in collection.tracks]
+        except PipelineError as error:
+            await self._reply(message, texts.uncache_unreadable(error.reason))
+            return
+        except TimeoutError:
+            await self._reply(message, texts.uncache_unreadable("Spotify took too long to answer"))
+            return
+        async with state_access():
+            forgotten = await self.store.drop_uploads(self.settings.audio_settings_key, ids)
+        log.info(
+            "admin %s forgot %d cached upload(s) of %s",
+            update.effective_user.id if update.effective_user else None,
+            forgotten,
+            link.url,
+        )
+        await self._reply(message, texts.uncached(forgotten, len(ids)))
+
+    def _collection(self, link: SpotifyRef | ShortLink) -> Collection:
+        """Runs in a thread: the link's tracks, read from Spotify like a worker does."""
+        if self._metadata is None:
+            self._metadata = SpotifyMetadata(self.settings)
+        return resolve_collection(link, self.settings, self._metadata)
+
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed(message, context.bot.username):
@@ -239,7 +322,8 @@ class Handlers:
         if room < len(accepted):
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
         for link in accepted[: max(0, room)]:
-            await self._start_request(message, link.url)
+            kind = link.kind if isinstance(link, SpotifyRef) else "shortlink"
+            await self._start_request(message, link.url, kind=kind)
         return True
 
     async def _room(self, user_id: int) -> int:
@@ -253,6 +337,7 @@ class Handlers:
         message: Message,
         link: str,
         *,
+        kind: str,
         user_id: int | None = None,
         source: Literal["link", "liked"] = "link",
         track: Track | None = None,
@@ -297,6 +382,8 @@ class Handlers:
             if sent is not None:
                 await self._quietly(sent.edit_text(texts.STORAGE_DOWN))
             raise
+        if self.activity is not None:
+            self.activity.received(kind)
         try:
             await asyncio.wait_for(asyncio.to_thread(self.enqueue_resolve, meta.id), STATE_TIMEOUT)
         except Exception as error:  # the queue is unreachable: say so rather than leave the request "reading"
@@ -457,7 +544,7 @@ class Handlers:
         if await self._room(user.id) < 1:
             await self._reply(message, texts.too_many_requests(self.settings.max_requests_per_user))
             return
-        await self._start_request(message, texts.LIKED_LABEL, source="liked")
+        await self._start_request(message, texts.LIKED_LABEL, kind="liked", source="liked")
 
     async def playlists(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
@@ -504,7 +591,8 @@ class Handlers:
             await query.answer(texts.too_many_requests(self.settings.max_requests_per_user)[:200], show_alert=True)
             return
         await query.answer(texts.STARTING)
-        await self._start_request(query.message, SpotifyRef("playlist", playlist_id).url, user_id=owner)
+        playlist = SpotifyRef("playlist", playlist_id).url
+        await self._start_request(query.message, playlist, kind="playlist", user_id=owner)
 
     async def search_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A tap on a search result: the searcher's own tap starts the track's request, like its link would."""
@@ -532,7 +620,9 @@ class Handlers:
         track = results.tracks[index]
         await query.answer(texts.fetching(button_label(track)))
         carried = track if track.spotify_url is None else None  # a Spotify result goes by its link
-        await self._start_request(query.message, request_link(track), user_id=query.from_user.id, track=carried)
+        await self._start_request(
+            query.message, request_link(track), kind="track", user_id=query.from_user.id, track=carried
+        )
 
     @staticmethod
     async def _quietly(call: object) -> None:

@@ -22,13 +22,14 @@ from redis.exceptions import RedisError
 
 from bot import texts
 from bot.lifecycle import TrackStatus
+from bot.metrics import MATCHED, MATCHES, NO_MATCH
 from bot.requests import RequestMeta, Resolution, TrackState
 from bot.settings import ServiceSettings
 from bot.spotify_accounts import SpotifyAccounts
 from bot.thumbnails import write_thumbnail
 from bot.work_area import WorkArea
 from bot.worker_store import WorkerStore
-from pipeline.errors import Cancelled, PermanentError, RateLimited, TransientError
+from pipeline.errors import Cancelled, NoConfidentMatch, PermanentError, RateLimited, TransientError
 from pipeline.frontend import resolve_collection, thread_providers
 from pipeline.metadata import SpotifyMetadata
 from pipeline.models import Collection
@@ -232,7 +233,21 @@ class TrackJobs:
         def cancelled() -> bool:
             return self.store.cancelled(rid)
 
-        fetched = fetch_track(track, self.settings, providers=self.providers, out_dir=out_dir, cancel=cancelled)
+        counted = False
+
+        def on_step(step: str) -> None:
+            nonlocal counted
+            if step == "downloading" and not counted:  # a recording was accepted: matched
+                counted = True
+                MATCHES.labels(MATCHED).inc()
+
+        try:
+            fetched = fetch_track(
+                track, self.settings, providers=self.providers, out_dir=out_dir, cancel=cancelled, on_step=on_step
+            )
+        except NoConfidentMatch:
+            MATCHES.labels(NO_MATCH).inc()
+            raise
         limit = self.settings.upload_limit_bytes
         if fetched.size_bytes > limit:
             raise TooLarge(

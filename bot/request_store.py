@@ -244,6 +244,18 @@ class RequestStore:
         raw = await self.redis.get(schema.search_key(search_id))
         return SearchResults.model_validate_json(raw) if raw else None
 
+    async def drop_uploads(self, audio_key: str, spotify_ids: list[str]) -> int:
+        """Forget the uploads of these tracks (/uncache); returns how many were cached."""
+        if not spotify_ids:
+            return 0
+        return int(await self.redis.delete(*(schema.cache_key(audio_key, sid) for sid in spotify_ids)))
+
+    async def count_uploads(self) -> int:
+        count = 0
+        async for _key in self.redis.scan_iter(match=schema.cache_key("*", "*"), count=1000):
+            count += 1
+        return count
+
     # --- events and workers -----------------------------------------------------------------------
     async def last_event_id(self) -> str:
         """Where to start reading so that nothing after this moment is missed."""
@@ -267,12 +279,17 @@ class RequestStore:
 
     async def worker_threads(self, now: float, stale_after: float) -> int:
         """Threads of the workers seen within `stale_after` seconds: the queue's capacity."""
-        total = 0
+        return (await self.live_workers(now, stale_after))[1]
+
+    async def live_workers(self, now: float, stale_after: float) -> tuple[int, int]:
+        """(processes, threads) of the workers seen within `stale_after` seconds."""
+        processes = threads = 0
         for raw in (await self.redis.hgetall(schema.WORKERS)).values():
             seen = json.loads(raw)
             if now - float(seen["seen"]) <= stale_after:
-                total += int(seen["threads"])
-        return total
+                processes += 1
+                threads += int(seen["threads"])
+        return processes, threads
 
 
 def _keep_expiring(pipe: Any, name: str) -> None:

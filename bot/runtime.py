@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from bot.health import WorkerBeat, health_dir
 from bot.request_store import RequestStore
 from bot.settings import ServiceSettings
 from bot.worker_presence import WorkerPresence
@@ -161,7 +162,8 @@ def configure(settings: ServiceSettings) -> Runtime:
         # Rides out a Redis restart: reconnects and retries each command a few times.
         client = _connect(settings.redis_url, decode_responses=True)
     worker_store = WorkerStore(client)
-    broker.add_middleware(WorkerPresence(worker_store))
+    beat = WorkerBeat(health_dir(settings.download_dir))
+    broker.add_middleware(WorkerPresence(worker_store, beat, settings.health_max_age))
     dramatiq.set_broker(broker)
     _current = Runtime(settings=settings, worker_store=worker_store, broker=broker, fake_server=fake_server)
     return _current

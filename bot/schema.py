@@ -12,6 +12,7 @@ Keys (all under `spotbot:`; every key has a TTL):
 - `login:<user>`, `spotify:<user>`, `spotify:<user>:refresh`  a person's own Spotify login: see
                        `bot.spotify_accounts`
 - `search:<id>`        string: a text search's results (`bot.search.SearchResults`), behind its buttons
+- `stats:<hour>`       hash: the hour's counts for /stats (`bot.stats`, `bot.activity`), kept 25 h
 
 Pure helpers only: the stores do the I/O.
 """

@@ -34,6 +34,11 @@ BUTTON_INVALID = "This button is no longer valid."
 INTERRUPTED_SEND = "sending was interrupted by a restart; if it did not arrive, send the link again"
 CANCELLING = "Cancelling…"
 QUEUE_DOWN = "the job queue is unavailable right now; please send the link again in a minute"
+ADMIN_ONLY = "Sorry, that command is only for this bot's admins."
+UNCACHE_USAGE = (
+    "Usage: /uncache <Spotify link> — forgets the cached files of that track, album or playlist, so they are "
+    "downloaded again next time."
+)
 STORAGE_DOWN = "I can't reach my storage right now, so I can't do that. Please try again in a minute."
 
 
@@ -131,3 +136,12 @@ def search_results(query: str, count: int) -> str:
 
 def fetching(label: str) -> str:
     return f"Getting {label}…"[:200]
+
+
+def uncache_unreadable(reason: str) -> str:
+    return f"I can't read that link: {reason}"
+
+
+def uncached(forgotten: int, tracks: int) -> str:
+    songs = "1 track" if tracks == 1 else f"{tracks} tracks"
+    return f"Forgot {forgotten} cached file(s) of {songs}; they will be downloaded again next time."

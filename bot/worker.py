@@ -11,6 +11,7 @@ import sys
 from bot import runtime
 from bot.logs import secrets_of, setup_logging
 from bot.settings import ServiceSettings
+from bot.worker_prometheus import prepare_worker_metrics, worker_prometheus
 from pipeline.errors import ConfigurationError
 from pipeline.settings import load_settings
 from pipeline.ytdlp import ytdlp_warnings
@@ -26,6 +27,10 @@ except ConfigurationError as error:
 setup_logging(secrets_of(settings), settings.log_level)
 for warning in ytdlp_warnings(settings):
     logging.getLogger("bot.worker").warning("%s", warning)
+if settings.metrics_port:  # before anything imports prometheus_client (see bot.worker_prometheus)
+    prepare_worker_metrics(settings.metrics_port, settings.metrics_listen)
 broker = runtime.configure(settings).broker
+if settings.metrics_port:
+    broker.add_middleware(worker_prometheus())
 
 from bot import actors  # noqa: E402,F401  (registers the actors on the broker configured above)

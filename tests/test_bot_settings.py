@@ -266,3 +266,53 @@ def test_bot_defaults() -> None:
     assert settings.inprocess_workers == 2
     # Inherited pipeline settings are there too.
     assert settings.audio_sources == ["youtube-music", "youtube"]
+
+
+# --- operating it: health, metrics, admins, webhook ------------------------------------------------------------
+
+
+def test_operations_defaults() -> None:
+    settings = load_settings(BotSettings, telegram_bot_token=TOKEN)
+    assert settings.health_max_age == 30.0
+    assert settings.metrics_port is None and settings.metrics_listen == "0.0.0.0"
+    assert settings.admin_users == AllowedUsers.nobody()
+    assert settings.webhook_url is None and settings.webhook_secret is None
+    assert (settings.webhook_listen, settings.webhook_port) == ("0.0.0.0", 8443)
+
+
+def test_admin_users_are_parsed_like_allowed_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("ADMIN_USERS", " 7 ; 8 ")
+    assert load_settings(BotSettings).admin_users == AllowedUsers(ids=frozenset({7, 8}))
+    monkeypatch.setenv("ADMIN_USERS", "@boss")
+    message = configuration_error()
+    assert "ADMIN_USERS" in message and "numeric" in message
+
+
+def test_webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.com/telegram")
+    monkeypatch.setenv("WEBHOOK_SECRET", "Secret_token-123")
+    monkeypatch.setenv("WEBHOOK_PORT", "8080")
+    settings = load_settings(BotSettings)
+    assert settings.webhook_url == "https://bot.example.com/telegram" and settings.webhook_port == 8080
+    assert "Secret_token-123" in secrets_of(settings)
+    assert "Secret_token-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBHOOK_URL", "bot.example.com/telegram"),
+        ("WEBHOOK_URL", "ftp://bot.example.com/"),
+        ("WEBHOOK_SECRET", "has spaces"),
+        ("WEBHOOK_SECRET", "x" * 257),
+        ("WEBHOOK_PORT", "0"),
+        ("METRICS_PORT", "70000"),
+        ("HEALTH_MAX_AGE", "1"),
+    ],
+)
+def test_bad_operations_values_are_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv(name, value)
+    assert name in configuration_error()

@@ -246,6 +246,23 @@ def test_a_cookies_file_can_be_mounted_and_is_optional(services: dict[str, dict[
     assert settings.ytdlp_cookies_file == tmp_path / "absent.txt"
 
 
+def seconds(duration: str) -> float:
+    """A Compose duration like 1m30s or 10s."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(value) * units[unit] for value, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration))
+
+
+def test_the_healthchecks_notice_a_frozen_process_within_a_minute(services: dict[str, dict[str, Any]]) -> None:
+    """`python -m bot.healthcheck` fails once the heartbeat is HEALTH_MAX_AGE old; Docker calls it unhealthy
+    after `retries` failures `interval` apart."""
+    max_age = BotSettings.model_fields["health_max_age"].default
+    for name, args in (("bot", []), ("worker", ["--worker"])):
+        check = services[name]["healthcheck"]
+        assert check["test"] == ["CMD", "python", "-m", "bot.healthcheck", *args], name
+        assert max_age + seconds(check["interval"]) * check["retries"] <= 60, name
+        assert seconds(check["start_period"]) >= 10, f"{name}: time to connect before the first beat"
+
+
 # --- the image -----------------------------------------------------------------------------------
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -345,3 +347,41 @@ def test_a_polling_application_talks_to_the_fake(fake: FakeTelegram) -> None:
     assert fake.transcript(USER) == ["user: hello", "bot: HELLO"]
     assert fake.commands() == [{"command": "start", "description": "Say hello"}]
     assert fake.unhandled_methods == []
+
+
+def test_webhook_registration_and_posts_carry_the_secret(fake: FakeTelegram) -> None:
+    """setWebhook is recorded, and post_webhook delivers an update the way Telegram does (secret header)."""
+    received: list[tuple[str | None, dict]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), body))
+            ok = self.headers.get("X-Telegram-Bot-Api-Secret-Token") == "s3cret"
+            self.send_response(200 if ok else 403)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+
+        async def register() -> None:
+            async with make_bot(fake) as bot:
+                await bot.set_webhook(url, secret_token="s3cret")
+
+        asyncio.run(register())
+        assert (fake.webhook_url, fake.webhook_secret) == (url, "s3cret")
+        update = fake.push_text(USER, "/help")
+        assert fake.post_webhook(update, secret="wrong") == 403
+        assert fake.post_webhook(update, secret=None) == 403
+        assert fake.post_webhook(update) == 200
+        assert [secret for secret, _ in received] == ["wrong", None, "s3cret"]
+        assert received[-1][1]["message"]["text"] == "/help"
+        assert fake.pending_updates == [], "delivered by webhook, not left for getUpdates"
+    finally:
+        server.shutdown()
+        server.server_close()

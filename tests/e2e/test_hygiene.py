@@ -200,12 +200,15 @@ def test_nothing_is_left_behind(e2e: E2E) -> None:
     # A folder orphaned now (a worker that died after its request was settled) goes within seconds.
     late = plant_orphan(downloads, "0badc0ffee02", age_s=0)
     e2e.telegram.wait_for(lambda: not late.exists(), timeout=30, message="the orphan to be swept")
-    assert files_under(downloads) == own
+    health = downloads / WORK_DIR_NAME / "health"  # the running processes' heartbeats (bot.health)
+    assert [path for path in files_under(downloads) if not path.is_relative_to(health)] == own
     assert files_under(e2e.system.workdir / "tmp") == []
     assert all(p.alive for p in e2e.system.processes), "the bot and the (restarted) worker still run"
 
     e2e.system.stop_all()
-    assert files_under(downloads) == own, "only the bot's own leftovers are removed; the person's files stay"
+    assert files_under(downloads) == sorted([*own, health]), (
+        "only the bot's own leftovers are removed; the person's files stay; the heartbeats are signed off"
+    )
     assert files_under(e2e.system.workdir / "tmp") == [], "no temporary file outlives the processes"
 
 

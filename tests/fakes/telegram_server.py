@@ -37,7 +37,9 @@ import socket
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -568,6 +570,7 @@ class FakeTelegram:
             self._allowed_updates: list[str] = []
             self._poll_generation = 0
             self._webhook_url = ""
+            self._webhook_secret: str | None = None
             self._chats: dict[int, dict[str, Any]] = {}
             self._users: dict[int, dict[str, Any]] = {}
             self._message_ids: dict[int, itertools.count[int]] = {}
@@ -812,6 +815,40 @@ class FakeTelegram:
                 self._changed.notify_all()
                 return update
             return self._queue(update)
+
+    # ------------------------------------------------------------------------------------------- webhook
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL the bot registered with setWebhook ("" = none: it polls)."""
+        with self._lock:
+            return self._webhook_url
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The secret_token of the last setWebhook: Telegram sends it in X-Telegram-Bot-Api-Secret-Token."""
+        with self._lock:
+            return self._webhook_secret
+
+    def post_webhook(self, update: dict[str, Any], secret: str | None = "registered", timeout: float = 10.0) -> int:
+        """POST an update (e.g. the one push_text returned) to the registered webhook as Telegram does; returns
+        the HTTP status the bot answered. `secret`: the header to send ("registered" = the one setWebhook gave,
+        None = no header). The update is also taken off the getUpdates queue: it is delivered this way."""
+        with self._lock:
+            url, registered = self._webhook_url, self._webhook_secret
+            self._updates = [u for u in self._updates if u.get("update_id") != update.get("update_id")]
+        if not url:
+            raise AssertionError("the bot registered no webhook (setWebhook was not called)")
+        headers = {"Content-Type": "application/json"}
+        token = registered if secret == "registered" else secret
+        if token is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
 
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends to this chat answer 403 Forbidden."""
@@ -1392,12 +1429,14 @@ class FakeTelegram:
 
     def _m_delete_webhook(self, p: dict[str, Any], files: dict[str, Part]) -> Any:
         self._webhook_url = ""
+        self._webhook_secret = None
         if p.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     def _m_set_webhook(self, p: dict[str, Any], files: dict[str, Part]) -> Any:
         self._webhook_url = str(p.get("url") or "")
+        self._webhook_secret = str(p["secret_token"]) if p.get("secret_token") else None
         return True
 
     def _m_get_webhook_info(self, p: dict[str, Any], files: dict[str, Part]) -> Any:

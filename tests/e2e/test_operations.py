@@ -210,7 +210,7 @@ def test_admin_commands(ops: E2E) -> None:
         ops.send("/stats")
         ops.telegram.wait_for(lambda: len(ops.telegram.texts(USER)) > before, timeout=30)
         text = ops.telegram.texts(USER)[-1]
-        return text if "Tracks: 4" in text else None
+        return text if "Tracks: 4" in text and "Finished: 3" in text else None  # counted when each closes
 
     text = ops.telegram.wait_for(stats_text, timeout=60, message="/stats with every track counted", chat_id=USER)
     assert "Requests: 3 (track 2, album 1)" in text

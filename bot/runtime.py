@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import redis
@@ -24,10 +24,12 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from bot.health import WorkerBeat, health_dir
-from bot.request_store import RequestStore
 from bot.settings import ServiceSettings
 from bot.worker_presence import WorkerPresence
 from bot.worker_store import WorkerStore
+
+if TYPE_CHECKING:  # the bot's asyncio store: workers never load it (nor Telegram's library behind it)
+    from bot.request_store import RequestStore
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class Runtime:
 
     def request_store(self) -> RequestStore:
         """The bot's store; call inside the running event loop (its connections belong to that loop)."""
+        from bot.request_store import RequestStore
+
         if self.fake_server is not None:
             import fakeredis
 

@@ -103,14 +103,24 @@ def _downloaded_file(info: dict[str, Any], workdir: Path) -> Path:
     return found[0]
 
 
-def download_audio(url: str, workdir: Path, settings: PipelineSettings, *, cancel: Callable[[], bool]) -> Path:
-    """Download the best audio of `url` into `workdir` (which the caller owns and deletes)."""
+def download_audio(
+    url: str,
+    workdir: Path,
+    settings: PipelineSettings,
+    *,
+    cancel: Callable[[], bool],
+    extractor: str | None = None,
+) -> Path:
+    """Download the best audio of `url` into `workdir` (which the caller owns and deletes). `extractor`: yt-dlp's
+    extractor for the URL when known (see `Candidate.extractor`); None lets yt-dlp try them all."""
     watchdog = _Watchdog(cancel, settings.download_timeout, settings.http_timeout)
     watchdog.check()
     options = ytdlp_options(workdir, settings, watchdog)
     try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            info = ydl.extract_info(url, download=True)
+        with yt_dlp.YoutubeDL(options, auto_init=extractor is None) as ydl:
+            if extractor is not None:
+                ydl.get_info_extractor(extractor)  # the one extractor asked below, instead of all of them
+            info = ydl.extract_info(url, download=True, ie_key=extractor)
     except PipelineError:
         raise  # raised by our progress hook (Cancelled, timeout)
     except DownloadError as error:

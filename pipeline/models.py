@@ -54,6 +54,10 @@ class Track(BaseModel):
         return f"{', '.join(self.artists)} - {self.title}" if self.artists else self.title
 
 
+# yt-dlp's extractor for www.youtube.com and music.youtube.com watch pages (see `Candidate.extractor`).
+YOUTUBE_EXTRACTOR = "Youtube"
+
+
 class Candidate(BaseModel):
     """One search result a provider offers for a track; the matcher decides."""
 
@@ -69,6 +73,9 @@ class Candidate(BaseModel):
     from_isrc_query: bool = False  # found by searching the track's ISRC
     rank: int = 0  # position in the provider's result list (0 = first)
     views: int | None = None
+    # yt-dlp's extractor for `url` (e.g. "Youtube"), when the provider knows it: the download then asks that one
+    # extractor instead of trying ~1,700 URL patterns and loading them all (most of a short download's CPU).
+    extractor: str | None = None
 
 
 class SkippedItem(BaseModel):

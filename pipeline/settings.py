@@ -13,7 +13,6 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.errors import ConfigurationError
-from pipeline.ytdlp import parse_extractor_args
 
 _MP3_QUALITY = re.compile(r"^(V[0-9]|(32|40|48|56|64|80|96|112|128|160|192|224|256|320)k)$")
 
@@ -94,7 +93,10 @@ class PipelineSettings(BaseSettings):
     @field_validator("ytdlp_extractor_args")
     @classmethod
     def _check_extractor_args(cls, value: str | None) -> str | None:
-        parse_extractor_args(value)  # a ValueError names what is wrong
+        if value is not None:
+            from pipeline.ytdlp import parse_extractor_args  # yt-dlp takes a while to load: only when set
+
+            parse_extractor_args(value)  # a ValueError names what is wrong
         return value
 
     @field_validator("ytdlp_pot_provider_url")

@@ -164,7 +164,7 @@ def _first_working(
         try:
             _check(cancel)
             step("downloading")
-            source = download_audio(candidate.url, attempt_dir, settings, cancel=cancel)
+            source = download_audio(candidate.url, attempt_dir, settings, cancel=cancel, extractor=candidate.extractor)
             _check(cancel)
             step("converting")
             mp3 = to_mp3(

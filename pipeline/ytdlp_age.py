@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from typing import Final
-
-from yt_dlp.version import __version__ as _installed_version
 
 __all__ = ["YtDlpAge", "installed_ytdlp_age", "installed_ytdlp_version", "release_date", "ytdlp_age"]
 
@@ -67,7 +66,12 @@ def ytdlp_age(version: str, today: date, max_age_days: int) -> YtDlpAge:
 
 
 def installed_ytdlp_version() -> str:
-    return _installed_version
+    try:
+        return version("yt-dlp")  # the package's metadata: importing yt_dlp itself takes a fifth of a second
+    except PackageNotFoundError:
+        from yt_dlp.version import __version__
+
+        return __version__
 
 
 def installed_ytdlp_age(max_age_days: int, today: date | None = None) -> YtDlpAge:

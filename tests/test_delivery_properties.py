@@ -1101,10 +1101,14 @@ def machine_settings(examples: int, steps: int = 50) -> settings:
     )
 
 
-def test_delivery_under_random_interleavings(machine_env: None) -> None:
+HUNTS = 3  # the examples are shared among this many tests, which parallel test processes run side by side
+
+
+@pytest.mark.parametrize("hunt", range(HUNTS))
+def test_delivery_under_random_interleavings(machine_env: None, hunt: int) -> None:
     """A longer hunt: DELIVERY_EXAMPLES=2000 DELIVERY_STEPS=100 (a few minutes; DELIVERY_DB=folder to keep what
     it finds)."""
-    examples = int(os.environ.get("DELIVERY_EXAMPLES", "150"))
+    examples = max(1, int(os.environ.get("DELIVERY_EXAMPLES", "150")) // HUNTS)
     steps = int(os.environ.get("DELIVERY_STEPS", "80"))
     run_state_machine_as_test(DeliveryMachine, settings=machine_settings(examples, steps))
 

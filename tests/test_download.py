@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pipeline.download import download_audio
-from pipeline.errors import Cancelled, RateLimited, SourceBlocked, TransientError, Unavailable
+from pipeline.errors import Cancelled, PipelineError, RateLimited, SourceBlocked, TransientError, Unavailable
 from pipeline.settings import PipelineSettings, load_settings
 from pipeline.ytdlp import classify_ytdlp_error
 from tests.fakes.audio_server import AudioServer, generate_audio
@@ -157,6 +157,14 @@ def test_downloads_a_plain_audio_url(server: AudioServer, tmp_path: Path, ext: s
     assert path.parent == tmp_path
     assert path.suffix == f".{ext}"
     assert path.read_bytes() == generate_audio(ext)
+
+
+def test_the_candidates_extractor_is_the_only_one_asked(server: AudioServer, tmp_path: Path) -> None:
+    """A known extractor skips yt-dlp's walk over every URL pattern; it is then the only one tried."""
+    path = download_audio(server.audio_url("song"), tmp_path / "a", settings(), cancel=never, extractor="Generic")
+    assert path.read_bytes() == generate_audio("m4a")
+    with pytest.raises(PipelineError):  # the YouTube extractor does not take a plain file's address
+        download_audio(server.audio_url("song"), tmp_path / "b", settings(), cancel=never, extractor="Youtube")
 
 
 @pytest.mark.parametrize("fault", ["403", "404", "410"])

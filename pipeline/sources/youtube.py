@@ -17,7 +17,7 @@ import yt_dlp
 from yt_dlp.utils import DownloadError
 
 from pipeline.errors import PipelineError, TransientError, Unavailable
-from pipeline.models import Candidate, Track
+from pipeline.models import YOUTUBE_EXTRACTOR, Candidate, Track
 from pipeline.settings import PipelineSettings
 from pipeline.ytdlp import base_options, from_download_error, private_cookies
 
@@ -69,6 +69,7 @@ def candidates_from_search(info: Mapping[str, Any] | None) -> list[Candidate]:
                 result_type="video",
                 rank=len(candidates),
                 views=views if isinstance(views, int) else None,
+                extractor=YOUTUBE_EXTRACTOR,
             )
         )
     return candidates

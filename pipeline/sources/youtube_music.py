@@ -34,7 +34,7 @@ from ytmusicapi.exceptions import YTMusicError
 from pipeline import matching
 from pipeline.errors import PermanentError, PipelineError, TransientError
 from pipeline.http import request_error, status_error
-from pipeline.models import Candidate, Track
+from pipeline.models import YOUTUBE_EXTRACTOR, Candidate, Track
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def candidates_from(results: Iterable[Mapping[str, Any]], *, from_isrc_query: bo
                 album=album.get("name") if isinstance(album, Mapping) else None,
                 from_isrc_query=from_isrc_query,
                 rank=len(candidates),
+                extractor=YOUTUBE_EXTRACTOR,
             )
         )
     return candidates

@@ -105,6 +105,7 @@ class LocalAudioProvider:
                     source="local",
                     result_type="song",
                     rank=index,
+                    extractor="Generic",  # a plain audio file over HTTP
                 )
             )
         return candidates

@@ -17,7 +17,7 @@ from tests.fakes.spotify_server import FakeSpotify
 from tests.fakes.ytmusic_server import FakeYouTubeMusic
 from tests.system import _SCRUBBED_PREFIXES, ROOT
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]  # the real `python -m pipeline` process
 
 
 @pytest.fixture(scope="module")

@@ -1108,7 +1108,7 @@ HUNTS = 3  # the examples are shared among this many tests, which parallel test 
 def test_delivery_under_random_interleavings(machine_env: None, hunt: int) -> None:
     """A longer hunt: DELIVERY_EXAMPLES=2000 DELIVERY_STEPS=100 (a few minutes; DELIVERY_DB=folder to keep what
     it finds)."""
-    examples = max(1, int(os.environ.get("DELIVERY_EXAMPLES", "150")) // HUNTS)
+    examples = max(1, int(os.environ.get("DELIVERY_EXAMPLES", "90")) // HUNTS)
     steps = int(os.environ.get("DELIVERY_STEPS", "80"))
     run_state_machine_as_test(DeliveryMachine, settings=machine_settings(examples, steps))
 

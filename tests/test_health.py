@@ -123,6 +123,7 @@ def test_a_booting_worker_clears_the_leftovers_of_a_previous_run(tmp_path: Path)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([sibling.path.name, neighbour.path.name])
 
 
+@pytest.mark.e2e  # the real `python -m bot.healthcheck` process
 def test_the_healthcheck_command_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOWNLOAD_", "HEALTH_", "REDIS_"))}
     env |= {"DOWNLOAD_DIR": str(tmp_path), "HEALTH_MAX_AGE": "30", "PYTHONPATH": str(ROOT)}

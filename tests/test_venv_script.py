@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV_SH = ROOT / "scripts" / "venv.sh"
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]  # real venvs made by the real script
 
 
 def real_python() -> str:

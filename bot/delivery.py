@@ -275,7 +275,9 @@ class Delivery:
         """Tracks of open requests waiting for a worker: not yet queued (fair share), or in Dramatiq's queue."""
         waiting = (TrackStatus.PENDING, TrackStatus.QUEUED, TrackStatus.RETRYING)
         return sum(
-            view.snapshot.count(*waiting) for view in self.views.values() if view.status == RequestStatus.RUNNING
+            sum(view.counts[status] for status in waiting)
+            for view in self.views.values()
+            if view.status == RequestStatus.RUNNING
         )
 
     # --- maintenance ------------------------------------------------------------------------------

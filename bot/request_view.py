@@ -24,6 +24,7 @@ class RequestView:
         self.dirty = True  # changed since the progress text was last rendered
         self.unrecorded: dict[int, str | None] = {}  # sent to Telegram, "sent" not yet stored (Redis down)
         self.claims: set[int] = set()  # tracks this process claimed for a send (bot.lifecycle, "claim")
+        self._found_claims = self._claimed()  # claims in what was read from Redis: maybe left by a restart
         self.owed: dict[int, str] = {}  # queue transitions (by ticket) whose Dramatiq message is not sent yet
         self.progress_failures = 0
         self.progress_broken = False  # Telegram refuses every progress message: go on without one
@@ -52,7 +53,11 @@ class RequestView:
             snapshot.next_send = max(snapshot.next_send, old_pointer)
         self.counts = Counter(state.status for state in snapshot.states)
         self._next_pending = 0
+        self._found_claims = self._claimed()
         self.dirty = True
+
+    def _claimed(self) -> set[int]:
+        return {i for i, state in enumerate(self.snapshot.states) if state.status == T.READY and state.claimed_at}
 
     @property
     def next_send(self) -> int:
@@ -97,12 +102,11 @@ class RequestView:
 
     def interrupted_sends(self) -> list[int]:
         """Ready tracks claimed by a sender that is gone (a restart between the audio and its record): they may
-        have arrived, so they are not sent again."""
-        return [
-            index
-            for index, state in enumerate(self.snapshot.states)
-            if state.status == T.READY and state.claimed_at is not None and index not in self.claims
-        ]
+        have arrived, so they are not sent again. Such claims come only from a read of Redis (a claim of this
+        process is in `claims` from before it is written), so only those are looked at: no walk per step."""
+        states = self.snapshot.states
+        self._found_claims = {i for i in self._found_claims if states[i].status == T.READY and states[i].claimed_at}
+        return sorted(self._found_claims - self.claims)
 
     def demand(self) -> Demand | None:
         if self.status != RequestStatus.RUNNING:

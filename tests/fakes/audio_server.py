@@ -34,11 +34,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from pipeline.convert import ffmpeg_executable
+from tests.fakes.local_http import LocalHttpServer
 
 AUDIO_FORMATS: dict[str, tuple[str, list[str]]] = {
     # ext: (Content-Type, ffmpeg encoder options)
@@ -106,7 +107,9 @@ class LoggedRequest:
     proxied: bool  # asked as an HTTP proxy (absolute URL in the request line)
 
 
-class AudioServer:
+class AudioServer(LocalHttpServer):
+    thread_name = "fake-audio"
+
     """See the module docstring. Thread-safe; usable as a context manager."""
 
     def __init__(self, *, seconds: float = DEFAULT_SECONDS, hang_seconds: float = 30.0, slow_seconds: float = 3.0):
@@ -116,43 +119,14 @@ class AudioServer:
         self._lock = threading.Lock()
         self._log: list[LoggedRequest] = []
         self._plans: dict[str, list[str]] = {}
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        super().__init__()
         self._server.handle_error = self._handle_error  # type: ignore[method-assign]
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> AudioServer:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="fake-audio", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes hanging handlers
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> AudioServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @staticmethod
     def _handle_error(request: Any, client_address: Any) -> None:
         """Clients hanging up mid-body (cancelled or timed-out downloads) are expected, not errors."""
 
     # --- addresses ------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 

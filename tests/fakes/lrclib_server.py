@@ -21,9 +21,11 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_http import LocalHttpServer
 
 NOT_FOUND = {"statusCode": 404, "name": "TrackNotFound", "message": "Failed to find specified track"}
 DURATION_TOLERANCE_S = 2.0  # LRCLIB's documented ±2 s
@@ -52,7 +54,9 @@ def _bad_request(message: str) -> dict[str, Any]:
     return {"statusCode": 400, "name": "BadRequest", "message": message}
 
 
-class FakeLrclib:
+class FakeLrclib(LocalHttpServer):
+    thread_name = "fake-lrclib"
+
     """See the module docstring. Thread-safe; usable as a context manager."""
 
     def __init__(self) -> None:
@@ -60,38 +64,7 @@ class FakeLrclib:
         self._records: list[dict[str, Any]] = []
         self._log: list[LoggedRequest] = []
         self._faults: list[_Fault] = []
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeLrclib:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-lrclib", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes slow handlers
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeLrclib:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     def env(self) -> dict[str, str]:
         """Environment variables for a process (bot, worker, CLI) that should use this fake."""

@@ -38,12 +38,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from pipeline.settings import PipelineSettings, load_settings
+from tests.fakes.local_http import LocalHttpServer
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "spotify"
 BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -148,13 +149,14 @@ def _jpeg(key: str, size: int) -> bytes:
     return out.getvalue()
 
 
-class FakeSpotify:
+class FakeSpotify(LocalHttpServer):
     """See the module docstring. Thread-safe; usable as a context manager."""
 
     CLIENT_ID = "fake-spotify-client-id"
     CLIENT_SECRET = "fake-spotify-client-secret"
     REDIRECT_URI = "http://127.0.0.1:8888/callback"  # registered in the fake app (SPOTIFY_REDIRECT_URI's default)
     REQUIRED_SCOPES = frozenset({"user-library-read", "playlist-read-private", "playlist-read-collaborative"})
+    thread_name = "fake-spotify"
 
     def __init__(
         self,
@@ -184,40 +186,11 @@ class FakeSpotify:
         self.revoked_refresh_tokens: set[str] = set()
         self._artist_ids: dict[str, str] = {}
         self._images: dict[tuple[str, int], bytes] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__()
         if recorded:
             self.load_recorded(DATA_DIR)
 
-    # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> FakeSpotify:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-spotify", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeSpotify:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     # --- where it listens -----------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/v1/"

@@ -9,10 +9,11 @@ point at this server (`/image/…`, a JPEG), never at Google's.
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.local_http import LocalHttpServer
 from tests.fakes.spotify_server import _jpeg
 from tests.replay import RecordedYTMusic, SearchRequest
 
@@ -20,18 +21,13 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "ytmusic"
 THUMBNAIL_HOST = b"https://lh3.googleusercontent.com/"
 
 
-class FakeYouTubeMusic:
+class FakeYouTubeMusic(LocalHttpServer):
+    thread_name = "fake-ytmusic"
+
     def __init__(self, directory: Path = DATA_DIR) -> None:
         self.replay = RecordedYTMusic(directory)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     def env(self) -> dict[str, str]:
         return {"YOUTUBE_MUSIC_URL": self.base_url}
@@ -70,16 +66,3 @@ class FakeYouTubeMusic:
                 pass
 
         return Handler
-
-    def __enter__(self) -> FakeYouTubeMusic:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ytmusic", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        if self._thread is not None:
-            self._thread.join()
-        self._server.server_close()
